@@ -1,0 +1,1 @@
+"""coffea processors of pairhunt (installed as ``pairhunt.processors``)."""

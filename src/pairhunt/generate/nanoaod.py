@@ -1,0 +1,174 @@
+"""Turn a batch of Pythia events into NanoAOD-like columns, and write them as a ROOT TTree.
+
+Branch names follow NanoAOD (``nJet``, ``Jet_pt``, ``GenPart_genPartIdxMother``, ``MET_pt``,
+``genWeight``, ``run``, ``luminosityBlock``, ``event``) so that coffea's ``NanoAODSchema``
+opens the files with working ``events.Jet`` and ``events.GenPart.parent``. Truth labels:
+
+- ``Jet_truthParent``: index of the parent whose decay quark is matched to the jet, or -1;
+- ``Jet_truthProduct``: the quark's decay-product slot in the topology, or -1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import uproot
+
+from pairhunt.generate.detector import DetectorConfig, reconstruct
+from pairhunt.generate.samples import Sample
+from pairhunt.generate.truth import FlatRecord, TreeNode, match_exclusive
+
+# NanoAOD GenPart statusFlags bits
+IS_HARD_PROCESS = 1 << 7
+FROM_HARD_PROCESS = 1 << 8
+IS_FIRST_COPY = 1 << 12
+IS_LAST_COPY = 1 << 13
+
+
+def _pad(array: ak.Array, width: int) -> np.ndarray:
+    """Jagged float array -> ``[events, width]`` with NaN padding."""
+    padded = ak.fill_none(ak.pad_none(array, width, axis=1, clip=True), np.nan)
+    return ak.to_numpy(padded).astype(np.float64).reshape(len(array), width)
+
+
+def _parent_trees(record: FlatRecord, sample: Sample, n_events: int) -> list[TreeNode]:
+    """Decay trees of both parents, concatenated: parent 0's nodes first."""
+    parents = record.hard_parents(sample.decay.pdg, n_events)
+    nodes: list[TreeNode] = []
+    for p in range(2):
+        tree = record.decay_tree(parents[:, p], sample.decay)
+        offset = len(nodes)
+        nodes.extend(TreeNode(n.index, n.mother + offset if n.mother >= 0 else -1, n.slot) for n in tree)
+    return nodes
+
+
+def _gen_particles(record: FlatRecord, index: np.ndarray, mothers: np.ndarray, flags: np.ndarray) -> ak.Array:
+    """GenPart record array from global particle indices ``[events, nodes]``."""
+    i = index.ravel()
+    px, py, pz, e = record.px[i], record.py[i], record.pz[i], record.e[i]
+    pt = np.hypot(px, py)
+    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pt), where=pt > 0))
+    mass = np.sqrt(np.maximum(e * e - px * px - py * py - pz * pz, 0.0))
+    shape = index.shape
+    columns = {
+        "pt": pt.astype(np.float32),
+        "eta": eta.astype(np.float32),
+        "phi": np.arctan2(py, px).astype(np.float32),
+        "mass": mass.astype(np.float32),
+        "pdgId": record.pdg[i].astype(np.int32),
+        "status": np.abs(record.status[i]).astype(np.int32),
+        "statusFlags": np.broadcast_to(flags, shape).ravel().astype(np.int32),
+        "genPartIdxMother": np.broadcast_to(mothers, shape).ravel().astype(np.int32),
+    }
+    counts = np.full(shape[0], shape[1])
+    return ak.unflatten(ak.zip({k: v for k, v in columns.items()}), counts)
+
+
+def build_events(
+    batch: ak.Array,
+    sample: Sample,
+    rng: np.random.Generator,
+    detector: DetectorConfig,
+    first_event: int,
+    luminosity_block: int,
+) -> tuple[ak.Array, dict[str, int]]:
+    """NanoAOD-like events of one batch and counters for the summary.
+
+    Events whose truth decay tree is incomplete in Pythia's record (not expected with forced
+    decays) are dropped and counted in ``truth_incomplete``.
+    """
+    n_events = len(batch)
+    record = FlatRecord.from_batch(batch.prt)
+    reco = reconstruct(batch.prt, rng, detector)
+    jets = reco["jets"]
+    n_jets_max = int(ak.max(ak.num(jets), initial=0))
+    jet_parent = np.full((n_events, n_jets_max), -1, dtype=np.int32)
+    jet_product = np.full((n_events, n_jets_max), -1, dtype=np.int32)
+    stats = {"events": n_events, "truth_incomplete": 0, "quarks": 0, "quarks_matched": 0}
+
+    if sample.decay is not None:
+        nodes = _parent_trees(record, sample, n_events)
+        node_index = np.stack([n.index for n in nodes], axis=1)
+        complete = (node_index >= 0).all(axis=1)
+        quark_nodes = [(k, n) for k, n in enumerate(nodes) if n.slot is not None]
+        quarks = node_index[:, [k for k, _ in quark_nodes]]
+        eta, phi = record.eta_phi(np.where(complete[:, None], quarks, -1))
+        matched_jet = match_exclusive(eta, phi, _pad(jets.eta, n_jets_max), _pad(jets.phi, n_jets_max))
+        per_parent = len(quark_nodes) // 2
+        rows, cols = np.nonzero(matched_jet >= 0)
+        jet_parent[rows, matched_jet[rows, cols]] = cols // per_parent
+        jet_product[rows, matched_jet[rows, cols]] = [quark_nodes[c][1].slot for c in cols]
+        mothers = np.array([n.mother for n in nodes])
+        flags = np.array(
+            [
+                FROM_HARD_PROCESS
+                | (IS_HARD_PROCESS | IS_LAST_COPY if n.mother < 0 else 0)
+                | (IS_FIRST_COPY if n.slot is not None else IS_LAST_COPY)
+                for n in nodes
+            ]
+        )
+        stats["truth_incomplete"] = int((~complete).sum())
+        stats["quarks"] = int(complete.sum()) * len(quark_nodes)
+        stats["quarks_matched"] = int((matched_jet >= 0).sum())
+        gen_index = np.where(complete[:, None], node_index, 0)
+    else:
+        outgoing = np.flatnonzero(np.abs(record.status) == 23)
+        event = np.searchsorted(record.offsets, outgoing, side="right") - 1
+        complete = np.bincount(event, minlength=n_events) == 2
+        gen_index = np.zeros((n_events, 2), dtype=np.int64)
+        gen_index[complete] = outgoing[complete[event]].reshape(-1, 2)
+        mothers = np.array([-1, -1])
+        flags = np.full(2, IS_HARD_PROCESS | FROM_HARD_PROCESS | IS_FIRST_COPY)
+        stats["truth_incomplete"] = int((~complete).sum())
+
+    counts = ak.num(jets)
+    jets = ak.with_field(jets, ak.unflatten(jet_parent[_valid_mask(counts, n_jets_max)], counts), "truthParent")
+    jets = ak.with_field(jets, ak.unflatten(jet_product[_valid_mask(counts, n_jets_max)], counts), "truthProduct")
+    weights = batch.info.weights
+    gen_weight = ak.to_numpy(ak.fill_none(ak.firsts(weights), 1.0)).astype(np.float32)
+    events = ak.zip(
+        {
+            "run": np.ones(n_events, dtype=np.uint32),
+            "luminosityBlock": np.full(n_events, luminosity_block, dtype=np.uint32),
+            "event": np.arange(first_event, first_event + n_events, dtype=np.uint64),
+            "genWeight": gen_weight,
+            "Jet": jets,
+            "GenPart": _gen_particles(record, gen_index, mothers, flags),
+            "MET": ak.zip({"pt": reco["met_pt"], "phi": reco["met_phi"]}),
+        },
+        depth_limit=1,
+    )
+    return events[complete], stats
+
+
+def _valid_mask(counts: ak.Array, width: int) -> np.ndarray:
+    return np.arange(width)[None, :] < ak.to_numpy(counts)[:, None]
+
+
+class NanoAODWriter:
+    """Append event batches to the ``Events`` TTree of a new ROOT file.
+
+    ``mktree`` + ``extend`` write a TTree (plain assignment would write an RNTuple, which
+    coffea reads without Jet behaviours); records give ``nJet``-style counters.
+    """
+
+    def __init__(self, path: str | Path):
+        self._file = uproot.recreate(path)
+        self._tree = None
+
+    def write(self, events: ak.Array) -> None:
+        columns = {field: events[field] for field in events.fields}
+        if self._tree is None:
+            self._tree = self._file.mktree("Events", {k: v.type.content for k, v in columns.items()})
+        self._tree.extend(columns)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> NanoAODWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

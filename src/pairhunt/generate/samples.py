@@ -1,0 +1,124 @@
+"""Sample definitions: Pythia8 settings and the truth decay tree of each generated process.
+
+A sample knows three things: how to configure Pythia, which hard-process particles are the
+*parents* we later reconstruct, and how each parent decays to quarks. The decay tree fixes the
+decay-product slot numbers written to ``Jet_truthProduct``; they follow the slot order of the
+topology configs (``ttbar_allhad``: q1, q2, b; ``pair_3body``: q1, q2, q3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pairhunt.errors import PairhuntError
+from pairhunt.generate.slha import neutralino_decay_table, rpv_gluino_slha
+
+TOP_MASS = 172.5
+SQRT_S = 13000.0
+
+COMMON_SETTINGS = (
+    f"Beams:eCM = {SQRT_S}",
+    "Print:quiet = on",
+    "Random:setSeed = on",
+    "SLHA:verbose = 0",
+)
+
+
+@dataclass(frozen=True)
+class Decay:
+    """A particle (|PDG id|) and its decay products: nested ``Decay`` or an int product slot."""
+
+    pdg: int
+    products: tuple[Decay | int, ...]
+
+    def slots(self) -> list[int]:
+        """Product slots of all final quarks below this node, in tree order."""
+        out: list[int] = []
+        for product in self.products:
+            out.extend(product.slots() if isinstance(product, Decay) else [product])
+        return out
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Everything needed to generate one sample and label its truth."""
+
+    name: str
+    settings: tuple[str, ...]
+    decay: Decay | None  # None: no parents (QCD multijet)
+    slha: str | None = None
+    weighted: bool = False
+    parameters: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_products(self) -> int:
+        return 0 if self.decay is None else len(self.decay.slots())
+
+
+SAMPLE_NAMES = ("ttbar", "gluino", "gluino-cascade", "qcd")
+
+
+def make_sample(
+    name: str,
+    *,
+    mass: float = 1500.0,
+    mchi: float = 500.0,
+    pthat_min: float = 250.0,
+) -> Sample:
+    """Build a :class:`Sample`; raises ``PairhuntError`` for unknown names or unphysical masses."""
+    if name not in SAMPLE_NAMES:
+        raise PairhuntError(f"unknown sample {name!r}; choose one of {', '.join(SAMPLE_NAMES)}")
+    if name == "ttbar":
+        return Sample(
+            name="ttbar",
+            settings=(
+                "Top:gg2ttbar = on",
+                "Top:qqbar2ttbar = on",
+                f"6:m0 = {TOP_MASS}",
+                "6:onMode = off",
+                "6:onIfMatch = 5 24",
+                "24:onMode = off",
+                "24:onIfAny = 1 2 3 4 5",
+            ),
+            # slots: q1, q2 from the W; b from the top
+            decay=Decay(6, (Decay(24, (0, 1)), 2)),
+            parameters={"top_mass": TOP_MASS},
+        )
+    if name == "qcd":
+        if pthat_min <= 0:
+            raise PairhuntError(f"--pthat-min must be positive, got {pthat_min}")
+        return Sample(
+            name="qcd",
+            settings=(
+                "HardQCD:all = on",
+                f"PhaseSpace:pTHatMin = {pthat_min}",
+                # pTHat-biased phase space: flat-ish in pTHat, compensated by event weights
+                "PhaseSpace:bias2Selection = on",
+                "PhaseSpace:bias2SelectionPow = 4.0",
+                f"PhaseSpace:bias2SelectionRef = {pthat_min}",
+            ),
+            decay=None,
+            weighted=True,
+            parameters={"pthat_min": pthat_min},
+        )
+    if mass <= 0:
+        raise PairhuntError(f"--mass must be positive, got {mass}")
+    gluino_settings = ("SUSY:gg2gluinogluino = on", "SUSY:qqbar2gluinogluino = on")
+    if name == "gluino":
+        return Sample(
+            name="gluino",
+            settings=gluino_settings,
+            decay=Decay(1000021, (0, 1, 2)),
+            slha=rpv_gluino_slha(mass),
+            parameters={"mass": mass},
+        )
+    if not 0 < mchi < mass:
+        raise PairhuntError(f"need 0 < --mchi < --mass, got mchi={mchi}, mass={mass}")
+    return Sample(
+        name="gluino-cascade",
+        settings=gluino_settings,
+        # slots: q1, q2 from the gluino; q3, q4, q5 from the neutralino
+        decay=Decay(1000021, (0, 1, Decay(1000022, (2, 3, 4)))),
+        slha=rpv_gluino_slha(mass, neutralino=neutralino_decay_table(mchi)),
+        parameters={"mass": mass, "mchi": mchi},
+    )

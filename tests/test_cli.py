@@ -1,0 +1,44 @@
+"""Every subcommand has --help; --version; the package layout installs as documented."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.resources
+import subprocess
+import sys
+
+import pytest
+
+from pairhunt import __version__
+from pairhunt.cli import build_parser
+
+
+def subcommands() -> list[str]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return sorted(action.choices)
+
+
+def test_version():
+    result = subprocess.run([sys.executable, "-m", "pairhunt.cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"pairhunt {__version__}"
+
+
+@pytest.mark.parametrize("command", subcommands())
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"pairhunt {command}" in capsys.readouterr().out
+
+
+def test_layout_packages_import():
+    importlib.import_module("pairhunt.processors")
+    assert importlib.resources.files("pairhunt.models").is_dir()
+
+
+def test_torch_is_not_imported_by_the_analysis_side():
+    code = "import sys, pairhunt.cli, pairhunt.generate, pairhunt.processors; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
