@@ -1,0 +1,117 @@
+"""The pairhunt coffea processor: select jets, assign them with each method, fill histograms.
+
+One processor instance carries a topology and a list of assignment methods (baselines, ONNX
+models). Per chunk it returns a dict of ``hist.Hist`` (axes: dataset, method, ...), a cutflow
+per dataset that accounts for every event read, the events seen per file, and the time spent
+per stage. With an ``output_dir`` it also writes one parquet file of per-event results per chunk.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+from coffea import processor
+
+from pairhunt.assignment import AssignmentMethod
+from pairhunt.candidates import build_candidates
+from pairhunt.cutflow import Cutflow
+from pairhunt.errors import PairhuntError
+from pairhunt.event_table import EventTable
+from pairhunt.inputs import select_jets
+from pairhunt.processors.histograms import book
+from pairhunt.topology import Topology, load_topology
+
+# NanoAODSchema warns once per chunk about every cross-reference branch a file lacks
+# (Jet_genJetIdx, ...): pairhunt's generated files and many skims lack them. Silence it here,
+# where it would otherwise flood every worker's log.
+warnings.filterwarnings("ignore", message=r".*Missing cross-reference.*")
+warnings.filterwarnings("ignore", message=r".*missing cross-reference.*")
+
+
+class PairProcessor(processor.ProcessorABC):
+    """Reconstruct two (or more) parents from jets with several assignment methods."""
+
+    def __init__(
+        self,
+        topology: Topology | str,
+        methods: Sequence[AssignmentMethod],
+        output_dir: str | Path | None = None,
+    ):
+        self.topology = load_topology(topology) if isinstance(topology, str) else topology
+        self.methods = list(methods)
+        names = [m.name for m in self.methods]
+        if len(set(names)) != len(names):
+            raise PairhuntError(f"assignment method names must be unique, got {names}")
+        self.output_dir = None if output_dir is None else str(output_dir)
+
+    def empty_output(self) -> dict:
+        """The accumulator of a run that saw no events (an empty file, say)."""
+        return {"hists": book(self.topology), "cutflow": {}, "files": {}, "timing": {}}
+
+    def process(self, events) -> dict:
+        dataset = events.metadata["dataset"]
+        filename = events.metadata.get("filename", "<events>")
+        topology = self.topology
+        output = self.empty_output()
+        timing: dict[str, float] = {}
+        start = time.perf_counter()
+
+        weights = ak.to_numpy(events.genWeight).astype(np.float64) if "genWeight" in events.fields else np.ones(len(events))
+        cutflow = Cutflow(weights)
+        features = sorted({f for m in self.methods for f in m.required_features(topology)})
+        jets, selected = select_jets(events, topology.jets, cutflow, features)
+        weight = weights[selected]
+        timing["read+select"] = time.perf_counter() - start
+
+        hists = output["hists"]
+        hists["n_jets"].fill(dataset=dataset, n_jets=jets.multiplicity, weight=weight)
+        table = EventTable(events, selected, jets, topology.jets.collection) if self.output_dir else None
+        n_products = topology.max_products
+        for method in self.methods:
+            tick = time.perf_counter()
+            assignment = method.assign(jets, topology)
+            tock = time.perf_counter()
+            candidates = build_candidates(jets, assignment, topology.n_parents, n_products)
+            self._fill(hists, dataset, method.name, candidates, assignment.score, weight)
+            if table is not None:
+                table.add_method(method.name, assignment, candidates)
+            timing[f"assign:{method.name}"] = tock - tick
+            timing[f"fill:{method.name}"] = time.perf_counter() - tock
+
+        if table is not None:
+            table.write(self.output_dir, dataset, events.metadata)
+        output["cutflow"] = {dataset: cutflow.as_dict()}
+        output["files"] = {dataset: {filename: len(events)}}
+        output["timing"] = timing
+        return output
+
+    @staticmethod
+    def _fill(hists, dataset, method, candidates, score, weight) -> None:
+        mass, pt = candidates.mass, candidates.pt
+        for parent in range(mass.shape[1]):
+            ok = np.isfinite(mass[:, parent])
+            common = {"dataset": dataset, "method": method, "parent": parent, "weight": weight[ok]}
+            hists["mass"].fill(mass=mass[ok, parent], **common)
+            hists["candidate_pt"].fill(pt=pt[ok, parent], **common)
+        average = candidates.mass_average
+        ok = np.isfinite(average)
+        hists["mass_average"].fill(dataset=dataset, method=method, mass=average[ok], weight=weight[ok])
+        if mass.shape[1] >= 2:
+            both = np.isfinite(mass[:, 0]) & np.isfinite(mass[:, 1])
+            hists["m1_m2"].fill(
+                dataset=dataset, method=method, m1=mass[both, 0], m2=mass[both, 1], weight=weight[both]
+            )
+        if score is not None:
+            ok_score = ok & np.isfinite(score)
+            hists["score"].fill(dataset=dataset, method=method, score=score[ok_score], weight=weight[ok_score])
+            hists["mass_score"].fill(
+                dataset=dataset, method=method, mass=average[ok_score], score=score[ok_score], weight=weight[ok_score]
+            )
+
+    def postprocess(self, accumulator):
+        return accumulator

@@ -1,0 +1,60 @@
+"""What every assignment method returns, and what it must provide to the processor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from pairhunt.inputs import JetInputs
+from pairhunt.topology import Topology
+
+
+@dataclass
+class JetAssignment:
+    """Per selected jet (padded ``[events, width]``): parent index and product slot, -1 if none.
+
+    ``score`` is an optional per-event number (for example an anomaly score).
+    """
+
+    parent: np.ndarray
+    product: np.ndarray
+    score: np.ndarray | None = None
+
+    @classmethod
+    def unassigned(cls, n_events: int, width: int) -> JetAssignment:
+        empty = np.full((n_events, width), -1, dtype=np.int8)
+        return cls(parent=empty, product=empty.copy())
+
+    @classmethod
+    def from_slots(cls, slots: np.ndarray, width: int) -> JetAssignment:
+        """From ``[events, parents, products]`` jet indices (-1 = slot left empty)."""
+        n_events, n_parents, n_products = slots.shape
+        out = cls.unassigned(n_events, width)
+        rows = np.broadcast_to(np.arange(n_events)[:, None, None], slots.shape)
+        parent = np.broadcast_to(np.arange(n_parents)[None, :, None], slots.shape)
+        product = np.broadcast_to(np.arange(n_products)[None, None, :], slots.shape)
+        filled = slots >= 0
+        out.parent[rows[filled], slots[filled]] = parent[filled]
+        out.product[rows[filled], slots[filled]] = product[filled]
+        return out
+
+
+@runtime_checkable
+class AssignmentMethod(Protocol):
+    """A way to assign jets to parents: a baseline or an ONNX model.
+
+    Methods are pickled to every worker: keep heavy state (sessions) out of ``__init__`` and
+    create it lazily.
+    """
+
+    name: str
+
+    def required_features(self, topology: Topology) -> tuple[str, ...]:
+        """Topology features (besides the kinematics) this method reads from ``JetInputs``."""
+        ...
+
+    def assign(self, jets: JetInputs, topology: Topology) -> JetAssignment:
+        """Assign the jets of every event."""
+        ...

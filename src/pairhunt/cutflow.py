@@ -1,0 +1,31 @@
+"""A cutflow: events (and weighted events) left after each successive selection step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Cutflow:
+    """Sequential selection steps over one chunk of events; every step ANDs with the previous.
+
+    ``as_dict()`` gives ``{"events": {step: n}, "sumw": {step: w}}``; coffea's accumulate adds
+    these dicts across chunks, so the cutflow of a whole run accounts for every event read.
+    """
+
+    def __init__(self, weights: np.ndarray, first_step: str = "all events"):
+        self._weights = np.asarray(weights, dtype=np.float64)
+        self._passing = np.ones(len(self._weights), dtype=bool)
+        self.events: dict[str, int] = {first_step: len(self._weights)}
+        self.sumw: dict[str, float] = {first_step: float(self._weights.sum())}
+
+    def add(self, step: str, mask: np.ndarray) -> None:
+        self._passing = self._passing & np.asarray(mask, dtype=bool)
+        self.events[step] = int(self._passing.sum())
+        self.sumw[step] = float(self._weights[self._passing].sum())
+
+    @property
+    def passing(self) -> np.ndarray:
+        return self._passing
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {"events": dict(self.events), "sumw": dict(self.sumw)}

@@ -1,0 +1,61 @@
+"""Per-event results of a chunk, written as one parquet file for users to join back to NanoAOD.
+
+Keys: ``run``, ``luminosityBlock``, ``event`` (and the dataset in the path). For each method
+``M``: ``M_mass`` (per parent), ``M_mavg``, optionally ``M_score``, and per jet of the input
+file's collection, in its original order, ``M_jet_parent`` and ``M_jet_product`` (-1 for jets
+the selection dropped or the method left unassigned). Events the selection rejected are kept,
+with ``selected = False`` and NaN masses, so the table has one row per event read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+
+from pairhunt.assignment import JetAssignment
+from pairhunt.candidates import Candidates
+from pairhunt.inputs import JetInputs
+from pairhunt.padding import scatter_to_jagged
+
+KEYS = ("run", "luminosityBlock", "event")
+
+
+class EventTable:
+    """Collects the columns of one chunk; ``write`` puts them in a parquet file."""
+
+    def __init__(self, events, selected: np.ndarray, jets: JetInputs, collection: str = "Jet"):
+        self.selected = selected
+        self.jets = jets
+        self.n_events = len(selected)
+        self.jet_counts = ak.to_numpy(ak.num(events[collection], axis=1)).astype(np.int64)
+        self.columns: dict[str, object] = {k: ak.to_numpy(events[k]) for k in KEYS if k in events.fields}
+        self.columns["selected"] = selected
+        self._index = self._expand(jets.index, -1)
+
+    def _expand(self, values: np.ndarray, fill) -> np.ndarray:
+        """Selected-event rows -> all-event rows, ``fill`` for rejected events."""
+        full = np.full((self.n_events, *values.shape[1:]), fill, dtype=values.dtype)
+        full[self.selected] = values
+        return full
+
+    def add_method(self, name: str, assignment: JetAssignment, candidates: Candidates) -> None:
+        self.columns[f"{name}_mass"] = self._expand(candidates.mass, np.nan)
+        self.columns[f"{name}_mavg"] = self._expand(candidates.mass_average, np.nan)
+        if assignment.score is not None:
+            self.columns[f"{name}_score"] = self._expand(assignment.score.astype(np.float64), np.nan)
+        for label, values in (("parent", assignment.parent), ("product", assignment.product)):
+            full = self._expand(values, -1)
+            self.columns[f"{name}_jet_{label}"] = scatter_to_jagged(full, self._index, self.jet_counts)
+
+    def write(self, output_dir: str | Path, dataset: str, metadata: dict) -> Path:
+        filename = str(metadata.get("filename", "events"))
+        tag = hashlib.sha1(filename.encode()).hexdigest()[:8]
+        stem = Path(filename).name.removesuffix(".root")
+        start, stop = metadata.get("entrystart", 0), metadata.get("entrystop", self.n_events)
+        path = Path(output_dir) / "events" / dataset / f"{stem}-{tag}-{start}-{stop}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ak.to_parquet(ak.zip(dict(self.columns), depth_limit=1), path)
+        return path

@@ -1,0 +1,147 @@
+"""From NanoAOD events to the padded jet inputs every assignment method reads.
+
+Selection follows the topology's assignable input: finite kinematics, pT and |eta| cuts, the
+jet-count window, and the leading ``keep`` jets by pT. Every rejected event lands in the
+cutflow; the original position of each kept jet is remembered so per-jet results can be
+written back in the order of the input file's collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import awkward as ak
+import numpy as np
+
+from pairhunt.cutflow import Cutflow
+from pairhunt.errors import PairhuntError
+from pairhunt.padding import padded_mask, to_padded
+from pairhunt.topology import Feature, Input
+
+KINEMATICS = ("pt", "eta", "phi", "mass")
+
+
+@dataclass
+class JetInputs:
+    """Selected jets of the selected events, padded to ``width`` (the topology's ``keep``).
+
+    Kinematics are float64 (float32 NanoAOD values lose tens of GeV to cancellation in
+    E^2 - p^2 of heavy candidates); ``features`` holds the transformed model features.
+    """
+
+    pt: np.ndarray
+    eta: np.ndarray
+    phi: np.ndarray
+    mass: np.ndarray
+    mask: np.ndarray  # [events, width] True for real jets
+    index: np.ndarray  # [events, width] position in the file's collection, -1 for padding
+    counts: np.ndarray  # selected jets kept per event (<= width)
+    multiplicity: np.ndarray  # selected jets per event before keeping the leading ``width``
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_events(self) -> int:
+        return len(self.counts)
+
+    @property
+    def width(self) -> int:
+        return self.mask.shape[1]
+
+    def four_momenta(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """px, py, pz, E in float64, zero for padding."""
+        px = self.pt * np.cos(self.phi)
+        py = self.pt * np.sin(self.phi)
+        pz = self.pt * np.sinh(self.eta)
+        energy = np.sqrt(px * px + py * py + pz * pz + self.mass * self.mass)
+        return tuple(np.where(self.mask, x, 0.0) for x in (px, py, pz, energy))
+
+    def feature_matrix(self, names: Iterable[str]) -> np.ndarray:
+        """``[events, width, features]`` float32 in the order of ``names``."""
+        return np.stack([self.features[n] for n in names], axis=-1).astype(np.float32)
+
+
+def resolve_branch(collection: ak.Array, feature: Feature, input_: Input, filename: str) -> ak.Array:
+    """The feature's first available branch (or working-point flag), before its transform."""
+    for branch in feature.branches:
+        name, _, threshold = branch.partition(">")
+        if name in collection.fields:
+            values = collection[name]
+            return ak.values_astype(values > float(threshold) if threshold else values, np.float64)
+    tried = ", ".join(f"{input_.collection}_{b.partition('>')[0]}" for b in feature.branches)
+    raise PairhuntError(f"{filename}: feature {feature.name!r} needs one of the branches {tried}; none is in the file")
+
+
+def _transform(values: np.ndarray, transform: str) -> np.ndarray:
+    if transform == "log1p":
+        return np.log1p(np.maximum(values, 0.0))
+    if transform == "cos":
+        return np.cos(values)
+    if transform == "sin":
+        return np.sin(values)
+    return values
+
+
+def collection_of(events: ak.Array, input_: Input, filename: str) -> ak.Array:
+    """The input's collection, or a clear error naming the missing branches and the file."""
+    if input_.collection not in events.fields:
+        raise PairhuntError(f"{filename}: no {input_.collection} collection (branches n{input_.collection}, {input_.collection}_pt, ...)")
+    collection = events[input_.collection]
+    missing = [k for k in KINEMATICS if k not in collection.fields]
+    if missing:
+        branches = ", ".join(f"{input_.collection}_{k}" for k in missing)
+        raise PairhuntError(f"{filename}: missing branch(es) {branches}")
+    return collection
+
+
+def select_jets(
+    events: ak.Array,
+    input_: Input,
+    cutflow: Cutflow,
+    feature_names: Iterable[str] = (),
+) -> tuple[JetInputs, np.ndarray]:
+    """Select events and jets; returns the jet inputs and the event mask over ``events``.
+
+    ``feature_names`` lists the topology features to build (resolved branches, transformed).
+    """
+    filename = events.metadata.get("filename", "<events>") if hasattr(events, "metadata") else "<events>"
+    jets = collection_of(events, input_, filename)
+    wanted = {f.name: f for f in input_.features}
+    unknown = set(feature_names) - set(wanted)
+    if unknown:
+        raise PairhuntError(f"features {sorted(unknown)} are not in the topology input {input_.name!r}")
+    raw_features = {n: resolve_branch(jets, wanted[n], input_, filename) for n in feature_names}
+
+    finite = np.ones(len(events), dtype=bool)
+    for k in KINEMATICS:
+        finite &= ak.to_numpy(ak.all(np.isfinite(jets[k]), axis=1))
+    cutflow.add("finite jet kinematics", finite)
+
+    sel = input_.selection
+    local = ak.local_index(jets.pt, axis=1)
+    passing = (jets.pt > sel.pt_min) & (abs(jets.eta) < sel.eta_max)
+    counts = ak.to_numpy(ak.sum(passing, axis=1))
+    enough = finite & (counts >= sel.min_count)
+    cutflow.add(f">= {sel.min_count} jets", enough)
+    event_mask = enough
+    if sel.max_count is not None:
+        event_mask = enough & (counts <= sel.max_count)
+        cutflow.add(f"<= {sel.max_count} jets", event_mask)
+
+    chosen = ak.argsort(jets.pt[passing][event_mask], axis=1, ascending=False)[:, : sel.keep]
+    order = local[passing][event_mask][chosen]
+    kept = jets[event_mask][order]
+    width = sel.keep
+    n_kept = ak.to_numpy(ak.num(order)).astype(np.int64)
+    mask = padded_mask(n_kept, width)
+    inputs = JetInputs(
+        **{k: to_padded(kept[k], width) for k in KINEMATICS},
+        mask=mask,
+        index=to_padded(order, width, fill=-1, dtype=np.int64),
+        counts=n_kept,
+        multiplicity=counts[event_mask],
+    )
+    for name, values in raw_features.items():
+        padded = to_padded(values[event_mask][order], width)
+        inputs.features[name] = np.where(mask, _transform(padded, wanted[name].transform), 0.0)
+    return inputs, event_mask

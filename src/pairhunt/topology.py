@@ -1,0 +1,244 @@
+"""The event topology: inputs, their NanoAOD branches and selection, parents, decay products, symmetries.
+
+This is the one contract between data, baselines, training and ONNX models. A topology comes
+from pairhunt's YAML (``src/pairhunt/topologies/*.yaml``) or from a SPANet event YAML
+(INPUTS / EVENT / PERMUTATIONS), and serialises back to a plain dict for model metadata.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pairhunt.errors import PairhuntError
+
+TRANSFORMS = ("none", "log1p", "cos", "sin")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input feature: the first branch of ``branches`` present in a file, transformed.
+
+    A branch written ``"btagDeepFlavB>0.2783"`` is the 0/1 flag of a working point, so a model
+    trained on the generator's ``btag`` flag can read real NanoAOD.
+    """
+
+    name: str
+    branches: tuple[str, ...]
+    transform: str = "none"
+
+    def __post_init__(self):
+        if self.transform not in TRANSFORMS:
+            raise PairhuntError(f"feature {self.name!r}: unknown transform {self.transform!r}; use one of {TRANSFORMS}")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Object selection of a sequential input: kinematic cuts, jet-count window, leading N kept."""
+
+    pt_min: float = 0.0
+    eta_max: float = math.inf
+    min_count: int = 0
+    max_count: int | None = None  # events with more selected objects are rejected
+    keep: int = 10  # leading objects (by pT) passed on
+
+    def __post_init__(self):
+        if self.keep < 1 or self.min_count < 0 or (self.max_count is not None and self.max_count < self.min_count):
+            raise PairhuntError(f"inconsistent selection {self}")
+
+
+@dataclass(frozen=True)
+class Input:
+    """An input collection: ``sequential`` (jets, leptons: many per event) or ``global`` (MET)."""
+
+    name: str
+    collection: str
+    kind: str
+    features: tuple[Feature, ...]
+    selection: Selection = field(default_factory=Selection)
+    assignable: bool = False
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Parents (event particles), their ordered decay products, and the symmetry groups."""
+
+    name: str
+    inputs: tuple[Input, ...]
+    parents: tuple[str, ...]
+    products: dict[str, tuple[str, ...]]
+    parent_symmetries: tuple[tuple[str, ...], ...] = ()
+    product_symmetries: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    mass_axis: tuple[int, float, float] = (100, 0.0, 500.0)
+
+    def __post_init__(self):
+        for group in self.parent_symmetries:
+            unknown = set(group) - set(self.parents)
+            if unknown:
+                raise PairhuntError(f"topology {self.name!r}: symmetry names unknown parents {sorted(unknown)}")
+        for parent, groups in self.product_symmetries.items():
+            for group in groups:
+                unknown = set(group) - set(self.products[parent])
+                if unknown:
+                    raise PairhuntError(f"topology {self.name!r}: {parent} has no products {sorted(unknown)}")
+        if not any(i.assignable for i in self.inputs):
+            raise PairhuntError(f"topology {self.name!r} has no assignable input")
+
+    @property
+    def jets(self) -> Input:
+        """The assignable sequential input whose objects are assigned to parents."""
+        return next(i for i in self.inputs if i.assignable)
+
+    @property
+    def n_parents(self) -> int:
+        return len(self.parents)
+
+    @property
+    def max_products(self) -> int:
+        return max(len(p) for p in self.products.values())
+
+    @property
+    def n_assigned(self) -> int:
+        """Objects needed to fill every parent."""
+        return sum(len(p) for p in self.products.values())
+
+    def symmetric_products(self, parent: str) -> list[tuple[int, ...]]:
+        """Product slot indices that are interchangeable within ``parent``."""
+        names = self.products[parent]
+        return [tuple(names.index(n) for n in group) for group in self.product_symmetries.get(parent, ())]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (YAML/JSON-ready) that :func:`topology_from_dict` reads back."""
+        return {
+            "name": self.name,
+            "inputs": {
+                i.name: {
+                    "collection": i.collection,
+                    "kind": i.kind,
+                    "assignable": i.assignable,
+                    "selection": {k: v for k, v in asdict(i.selection).items() if v is not None and v != math.inf},
+                    "features": {f.name: {"branch": list(f.branches), "transform": f.transform} for f in i.features},
+                }
+                for i in self.inputs
+            },
+            "event": {p: list(self.products[p]) for p in self.parents},
+            "permutations": {
+                "event": [list(g) for g in self.parent_symmetries],
+                **{p: [list(g) for g in groups] for p, groups in self.product_symmetries.items()},
+            },
+            "histograms": {"mass": dict(zip(("bins", "start", "stop"), self.mass_axis))},
+        }
+
+
+def _feature(name: str, spec: Any) -> Feature:
+    if isinstance(spec, str):
+        spec = {"branch": spec}
+    branches = spec.get("branch", name)
+    branches = (branches,) if isinstance(branches, str) else tuple(branches)
+    return Feature(name=name, branches=branches, transform=spec.get("transform", "none"))
+
+
+def topology_from_dict(data: dict[str, Any]) -> Topology:
+    """Build a :class:`Topology` from pairhunt's YAML layout (see ``topologies/*.yaml``)."""
+    try:
+        event = {p: tuple(products) for p, products in data["event"].items()}
+        inputs = tuple(
+            Input(
+                name=name,
+                collection=spec.get("collection", name),
+                kind=spec.get("kind", "sequential"),
+                assignable=bool(spec.get("assignable", False)),
+                selection=Selection(**spec.get("selection", {})),
+                features=tuple(_feature(f, s) for f, s in spec["features"].items()),
+            )
+            for name, spec in data["inputs"].items()
+        )
+        permutations = {k.lower() if k.upper() == "EVENT" else k: v for k, v in data.get("permutations", {}).items()}
+        mass = data.get("histograms", {}).get("mass", {"bins": 100, "start": 0.0, "stop": 500.0})
+        return Topology(
+            name=data["name"],
+            inputs=inputs,
+            parents=tuple(event),
+            products=event,
+            parent_symmetries=tuple(tuple(g) for g in permutations.get("event", ())),
+            product_symmetries={p: tuple(tuple(g) for g in permutations[p]) for p in event if p in permutations},
+            mass_axis=(int(mass["bins"]), float(mass["start"]), float(mass["stop"])),
+        )
+    except (KeyError, TypeError) as error:
+        raise PairhuntError(f"malformed topology config: missing or bad entry {error}") from error
+
+
+# SPANet feature options -> pairhunt transform; the normalisation itself is learnt at training
+_SPANET_TRANSFORMS = {"none": "none", "normalize": "none", "log_normalize": "log1p"}
+
+
+def topology_from_spanet(data: dict[str, Any], name: str = "spanet") -> Topology:
+    """Read SPANet's event YAML (INPUTS / EVENT / PERMUTATIONS).
+
+    The first sequential input is the assignable one (SPANet's ``Source``); its features map to
+    NanoAOD branches of the same name. Products given as ``{product: input}`` mappings (SPANet
+    v2.1) keep their order.
+    """
+    try:
+        sequential = data["INPUTS"]["SEQUENTIAL"]
+        inputs = []
+        for index, (input_name, features) in enumerate(sequential.items()):
+            inputs.append(
+                Input(
+                    name=input_name,
+                    collection=input_name,
+                    kind="sequential",
+                    assignable=index == 0,
+                    features=tuple(
+                        Feature(f, (f,), _SPANET_TRANSFORMS.get(option, "none")) for f, option in features.items()
+                    ),
+                )
+            )
+        for input_name, features in (data["INPUTS"].get("GLOBAL") or {}).items():
+            inputs.append(
+                Input(
+                    name=input_name,
+                    collection=input_name,
+                    kind="global",
+                    features=tuple(
+                        Feature(f, (f,), _SPANET_TRANSFORMS.get(option, "none")) for f, option in features.items()
+                    ),
+                )
+            )
+        event = {p: tuple(products) for p, products in data["EVENT"].items()}
+        permutations = data.get("PERMUTATIONS") or {}
+        n_products = sum(len(p) for p in event.values())
+        first = inputs[0]
+        inputs[0] = Input(first.name, first.collection, first.kind, first.features, Selection(min_count=n_products), True)
+        return Topology(
+            name=name,
+            inputs=tuple(inputs),
+            parents=tuple(event),
+            products=event,
+            parent_symmetries=tuple(tuple(g) for g in permutations.get("EVENT", ())),
+            product_symmetries={p: tuple(tuple(g) for g in permutations[p]) for p in event if p in permutations},
+        )
+    except (KeyError, TypeError, AttributeError) as error:
+        raise PairhuntError(f"malformed SPANet event config: missing or bad entry {error}") from error
+
+
+def load_topology(name_or_path: str | Path) -> Topology:
+    """A shipped topology by name (``ttbar_allhad``, ``pair_3body``) or a YAML file.
+
+    Files with an ``INPUTS`` section are read as SPANet event configs.
+    """
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = Path(str(files("pairhunt") / "topologies" / f"{name_or_path}.yaml"))
+    if not path.is_file():
+        shipped = sorted(p.name.removesuffix(".yaml") for p in (files("pairhunt") / "topologies").iterdir())
+        raise PairhuntError(f"no topology {str(name_or_path)!r}: not a file and not one of {shipped}")
+    data = yaml.safe_load(path.read_text())
+    if isinstance(data, dict) and "INPUTS" in data:
+        return topology_from_spanet(data, name=path.stem)
+    return topology_from_dict(data)
