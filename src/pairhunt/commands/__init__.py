@@ -1,0 +1,5 @@
+"""One module per ``pairhunt`` subcommand, each with ``register(subparsers)`` and ``execute(args)``."""
+
+from pairhunt.commands import generate, run
+
+COMMANDS = (generate, run)
