@@ -82,16 +82,30 @@ def _transform(values: np.ndarray, transform: str) -> np.ndarray:
     return values
 
 
+def collection_fields(events: ak.Array, collection: str) -> list[str]:
+    """Fields of a jagged collection read from the form, before building its behaviour.
+
+    Building ``events.Jet`` without a mass branch fails inside vector with an obscure
+    message; the form tells what the file has without touching the data.
+    """
+    form = events.layout.form
+    while not hasattr(form, "fields") or not form.fields:
+        form = form.content
+    if collection not in form.fields:
+        return []
+    content = form.content(collection)
+    while not hasattr(content, "fields"):
+        content = content.content
+    return list(content.fields)
+
+
 def collection_of(events: ak.Array, input_: Input, filename: str) -> ak.Array:
     """The input's collection, or a clear error naming the missing branches and the file."""
-    if input_.collection not in events.fields:
-        raise PairhuntError(f"{filename}: no {input_.collection} collection (branches n{input_.collection}, {input_.collection}_pt, ...)")
-    collection = events[input_.collection]
-    missing = [k for k in KINEMATICS if k not in collection.fields]
+    fields = collection_fields(events, input_.collection)
+    missing = [f"{input_.collection}_{k}" for k in KINEMATICS if k not in fields]
     if missing:
-        branches = ", ".join(f"{input_.collection}_{k}" for k in missing)
-        raise PairhuntError(f"{filename}: missing branch(es) {branches}")
-    return collection
+        raise PairhuntError(f"{filename}: missing branch(es) {', '.join(missing)}")
+    return events[input_.collection]
 
 
 def select_jets(

@@ -12,7 +12,7 @@ import numpy as np
 def _positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Event index and position within the event of every flat element."""
     event = np.repeat(np.arange(len(counts)), counts)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    starts = np.cumsum(counts) - counts
     return event, np.arange(int(counts.sum())) - np.repeat(starts, counts)
 
 
@@ -37,7 +37,7 @@ def scatter_to_jagged(values: np.ndarray, index: np.ndarray, counts: np.ndarray,
 
     Entries with ``index < 0`` are padding; jagged positions no value lands on get ``fill``.
     """
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    starts = (np.cumsum(counts) - counts).astype(np.int64)
     flat = np.full(int(counts.sum()), fill, dtype=values.dtype)
     valid = index >= 0
     flat[(starts[:, None] + index)[valid]] = values[valid]

@@ -113,6 +113,17 @@ def executor_for(name: str, workers: int, scheduler: str | None, progress: bool)
         raise PairhuntError(f"unknown executor {name!r}; choose one of {EXECUTORS}")
 
 
+def _pairhunt_cause(error: BaseException) -> PairhuntError | None:
+    """coffea wraps worker exceptions; dig out ours so the user sees its message."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, PairhuntError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 @dataclass
 class RunResult:
     output: dict
@@ -150,7 +161,10 @@ def run_fileset(
                 maxchunks=maxchunks,
                 skipbadfiles=True if skipbadfiles else False,
             )
-            result = runner(readable, processor_instance, treename=TREE)
+            try:
+                result = runner(readable, processor_instance, treename=TREE)
+            except Exception as error:
+                raise _pairhunt_cause(error) or error
         output = processor.accumulate([output, result])
     for dataset in fileset:
         output["cutflow"].setdefault(dataset, {"events": {"all events": 0}, "sumw": {"all events": 0.0}})

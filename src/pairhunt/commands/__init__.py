@@ -1,5 +1,5 @@
 """One module per ``pairhunt`` subcommand, each with ``register(subparsers)`` and ``execute(args)``."""
 
-from pairhunt.commands import generate, run
+from pairhunt.commands import evaluate, generate, run
 
-COMMANDS = (generate, run)
+COMMANDS = (generate, run, evaluate)

@@ -1,0 +1,113 @@
+"""Topology configs: shipped YAMLs, SPANet's event YAML, round trip, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from pairhunt.errors import PairhuntError
+from pairhunt.topology import load_topology, topology_from_dict
+
+SPANET_TTBAR = """
+INPUTS:
+  SEQUENTIAL:
+    Source:
+      mass: log_normalize
+      pt: log_normalize
+      eta: normalize
+      phi: normalize
+      btag: none
+  GLOBAL:
+EVENT:
+  t1:
+    - q1
+    - q2
+    - b
+  t2:
+    - q1
+    - q2
+    - b
+PERMUTATIONS:
+  EVENT:
+    - [ t1, t2 ]
+  t1:
+    - [ q1, q2 ]
+  t2:
+    - [ q1, q2 ]
+"""
+
+SPANET_TTH = """
+INPUTS:
+  SEQUENTIAL:
+    Momenta:
+      mass: log_normalize
+      pt: log_normalize
+      eta: normalize
+      phi: normalize
+      qtag: none
+  GLOBAL:
+    Met:
+      met: log_normalize
+      met_phi: normalize
+EVENT:
+  ht: {b1: Momenta, b2: Momenta}
+  lt: {b: Momenta, l: Momenta}
+  ht2: {b: Momenta, q1: Momenta, q2: Momenta}
+PERMUTATIONS:
+  ht2:
+    - [q1, q2]
+"""
+
+
+@pytest.mark.parametrize("name", ["ttbar_allhad", "pair_3body"])
+def test_shipped_topologies_round_trip(name):
+    topology = load_topology(name)
+    assert topology_from_dict(topology.to_dict()) == topology
+    assert topology.n_parents == 2 and topology.jets.collection == "Jet"
+    assert topology.jets.selection.min_count == topology.n_assigned == 6
+
+
+def test_ttbar_symmetries():
+    topology = load_topology("ttbar_allhad")
+    assert topology.parent_symmetries == (("t1", "t2"),)
+    assert topology.symmetric_products("t1") == [(0, 1)]
+    assert topology.jets.features[-1].branches == ("btag", "btagDeepFlavB>0.2783", "btagDeepB>0.4941")
+
+
+def test_reads_spanet_event_yaml(tmp_path):
+    path = tmp_path / "full_hadronic_ttbar.yaml"
+    path.write_text(SPANET_TTBAR)
+    topology = load_topology(path)
+    assert topology.parents == ("t1", "t2")
+    assert topology.products["t1"] == ("q1", "q2", "b")
+    assert topology.symmetric_products("t2") == [(0, 1)]
+    assert [f.name for f in topology.jets.features] == ["mass", "pt", "eta", "phi", "btag"]
+    assert [f.transform for f in topology.jets.features][:2] == ["log1p", "log1p"]
+
+
+def test_reads_spanet_v2_mapping_products_and_globals(tmp_path):
+    path = tmp_path / "tth.yaml"
+    path.write_text(SPANET_TTH)
+    topology = load_topology(path)
+    assert topology.products["ht2"] == ("b", "q1", "q2")
+    assert [i.kind for i in topology.inputs] == ["sequential", "global"]
+    assert topology.parent_symmetries == ()
+
+
+def test_unknown_topology_lists_the_shipped_ones():
+    with pytest.raises(PairhuntError, match="ttbar_allhad"):
+        load_topology("stop_pairs")
+
+
+def test_symmetry_with_unknown_names_is_an_error():
+    data = load_topology("ttbar_allhad").to_dict()
+    data["permutations"]["t1"] = [["q1", "q3"]]
+    with pytest.raises(PairhuntError, match="q3"):
+        topology_from_dict(data)
+
+
+def test_malformed_config_is_an_error(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump({"name": "broken", "inputs": {}}))
+    with pytest.raises(PairhuntError, match="event"):
+        load_topology(path)
