@@ -77,7 +77,9 @@ def missing_truth(filename: str, tree: str, topology: Topology) -> list[str]:
     return [b for b in truth_branches(topology).values() if b not in present]
 
 
-def truth_datasets(fileset: dict[str, dict], topology: Topology, dataset: str | None = None) -> tuple[list[str], list[str]]:
+def truth_datasets(
+    fileset: dict[str, dict], topology: Topology, dataset: str | None = None
+) -> tuple[list[str], list[str]]:
     """Datasets to evaluate and datasets skipped for lack of truth.
 
     A named dataset, or a dataset with truth in some files only, must have it in every file.
@@ -297,14 +299,16 @@ def evaluate_dataset(results: ak.Array, truth: ak.Array, topology: Topology) -> 
     join["selected_without_truth"] = int((selected & (match < 0)).sum())
     rows = np.flatnonzero(selected & (match >= 0))
     chosen, labels = results[rows], truth[match[rows]]
-    differ = ak.to_numpy(ak.num(labels.pt, axis=1)) != ak.to_numpy(ak.num(chosen[f"{methods[0]}_jet_parent"], axis=1))
+    n_jets = ak.to_numpy(ak.num(chosen[f"{methods[0]}_jet_parent"], axis=1))
+    differ = ak.to_numpy(ak.num(labels.pt, axis=1)) != n_jets
     if differ.any():
         raise PairhuntError(
             f"{int(differ.sum())} events have a different number of jets in the results and in the truth "
             "file: were the results made from these files?"
         )
     visible, multiplicity = visible_jets(labels.pt, labels.eta, topology.jets.selection)
-    truth_slots = canonical(label_slots(ak.where(visible, labels.parent, -1), labels.product, topology, "truth"), topology)
+    truth_labels = label_slots(ak.where(visible, labels.parent, -1), labels.product, topology, "truth")
+    truth_slots = canonical(truth_labels, topology)
     recon = reconstructable(truth_slots, topology)
     scores = {}
     for method in methods:
