@@ -72,7 +72,8 @@ def resolve_branch(collection: ak.Array, feature: Feature, input_: Input, filena
     raise PairhuntError(f"{filename}: feature {feature.name!r} needs one of the branches {tried}; none is in the file")
 
 
-def _transform(values: np.ndarray, transform: str) -> np.ndarray:
+def apply_transform(values: np.ndarray, transform: str) -> np.ndarray:
+    """The topology feature transform (log1p of non-negative values, cos, sin, none)."""
     if transform == "log1p":
         return np.log1p(np.maximum(values, 0.0))
     if transform == "cos":
@@ -157,5 +158,5 @@ def select_jets(
     )
     for name, values in raw_features.items():
         padded = to_padded(values[event_mask][order], width)
-        inputs.features[name] = np.where(mask, _transform(padded, wanted[name].transform), 0.0)
+        inputs.features[name] = np.where(mask, apply_transform(padded, wanted[name].transform), 0.0)
     return inputs, event_mask

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pairhunt.assignment import AssignmentMethod
 from pairhunt.baselines import Chi2, MassAsymmetry
 from pairhunt.errors import PairhuntError
@@ -15,8 +17,20 @@ BASELINES = {
 DEFAULT_METHODS = {"ttbar_allhad": ("chi2",), "pair_3body": ("mass_asymmetry",)}
 
 
-def make_method(spec: str) -> AssignmentMethod:
-    """A method from its name: ``chi2``, ``chi2_btag``, ``mass_asymmetry``."""
+def make_method(spec: str, threads: int = 1) -> AssignmentMethod:
+    """A method from its spec.
+
+    ``chi2``, ``chi2_btag``, ``mass_asymmetry``: the baselines; ``NAME=MODEL``: an ONNX model
+    (a path or a model shipped in pairhunt.models) reported as NAME; ``path/model.onnx``: the
+    same with the file's stem as name.
+    """
     if spec in BASELINES:
         return BASELINES[spec]()
-    raise PairhuntError(f"unknown assignment method {spec!r}; choose from {sorted(BASELINES)}")
+    name, _, model = spec.partition("=")
+    if not model and spec.endswith(".onnx"):
+        name, model = Path(spec).stem, spec
+    if model:
+        from pairhunt.onnx_assignment import OnnxAssignment
+
+        return OnnxAssignment(model=model, name=name, threads=threads)
+    raise PairhuntError(f"unknown assignment method {spec!r}; choose from {sorted(BASELINES)}, NAME=MODEL or a .onnx file")

@@ -75,6 +75,8 @@ class Topology:
     parent_symmetries: tuple[tuple[str, ...], ...] = ()
     product_symmetries: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     mass_axis: tuple[int, float, float] = (100, 0.0, 500.0)
+    regressions: tuple[str, ...] = ()  # event-level regression targets (SPA-NET extension)
+    classifications: tuple[str, ...] = ()  # event-level classification targets
 
     def __post_init__(self):
         for group in self.parent_symmetries:
@@ -132,6 +134,8 @@ class Topology:
                 **{p: [list(g) for g in groups] for p, groups in self.product_symmetries.items()},
             },
             "histograms": {"mass": dict(zip(("bins", "start", "stop"), self.mass_axis))},
+            "regressions": list(self.regressions),
+            "classifications": list(self.classifications),
         }
 
 
@@ -168,6 +172,8 @@ def topology_from_dict(data: dict[str, Any]) -> Topology:
             parent_symmetries=tuple(tuple(g) for g in permutations.get("event", ())),
             product_symmetries={p: tuple(tuple(g) for g in permutations[p]) for p in event if p in permutations},
             mass_axis=(int(mass["bins"]), float(mass["start"]), float(mass["stop"])),
+            regressions=tuple(data.get("regressions", ())),
+            classifications=tuple(data.get("classifications", ())),
         )
     except (KeyError, TypeError) as error:
         raise PairhuntError(f"malformed topology config: missing or bad entry {error}") from error
@@ -175,6 +181,15 @@ def topology_from_dict(data: dict[str, Any]) -> Topology:
 
 # SPANet feature options -> pairhunt transform; the normalisation itself is learnt at training
 _SPANET_TRANSFORMS = {"none": "none", "normalize": "none", "log_normalize": "log1p"}
+
+
+def _event_targets(section: dict | None) -> tuple[str, ...]:
+    """Names of SPANet's event-level regression/classification targets (``EVENT`` entries)."""
+    entries = (section or {}).get("EVENT") or []
+    names = []
+    for entry in entries:
+        names.extend(entry if isinstance(entry, dict) else [entry])
+    return tuple(names)
 
 
 def topology_from_spanet(data: dict[str, Any], name: str = "spanet") -> Topology:
@@ -222,6 +237,8 @@ def topology_from_spanet(data: dict[str, Any], name: str = "spanet") -> Topology
             products=event,
             parent_symmetries=tuple(tuple(g) for g in permutations.get("EVENT", ())),
             product_symmetries={p: tuple(tuple(g) for g in permutations[p]) for p in event if p in permutations},
+            regressions=_event_targets(data.get("REGRESSIONS")),
+            classifications=_event_targets(data.get("CLASSIFICATIONS")),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise PairhuntError(f"malformed SPANet event config: missing or bad entry {error}") from error

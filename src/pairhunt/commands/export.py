@@ -1,0 +1,26 @@
+"""``pairhunt export``: a training run to an ONNX file carrying the pairhunt contract."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def execute(args: argparse.Namespace) -> int:
+    from pairhunt.train.export import export_run
+
+    contract = export_run(args.run_dir, args.output, checkpoint=args.checkpoint)
+    print(f"wrote {args.output}: {contract.kind} model for topology {contract.topology['name']!r}, "
+          f"features {contract.features}, outputs {contract.outputs}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a training run to ONNX (dynamic jet axis, contract in the metadata)",
+        description="Export RUN_DIR's best checkpoint to ONNX with the topology, features and normalisation in its metadata.",
+    )
+    parser.add_argument("run_dir", help="training run directory (pairhunt train ...)")
+    parser.add_argument("-o", "--output", required=True, help="output .onnx file")
+    parser.add_argument("--checkpoint", default="best.pt", help="checkpoint in the run directory (default best.pt)")
+    parser.set_defaults(handler=execute)

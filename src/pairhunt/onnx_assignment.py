@@ -1,0 +1,131 @@
+"""ONNX assignment models in the processor, through onnxruntime.
+
+One ``InferenceSession`` per worker process, created lazily and cached at module level: a
+session held by the processor object would break pickling (even the iterative executor
+pickles the processor). Events go through the model in mini-batches (one call per 50k-event
+chunk needed ~4 GB); events without jets never reach it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+
+from pairhunt.assignment import JetAssignment
+from pairhunt.contract import METADATA_KEY, ModelContract
+from pairhunt.decoding import decode_greedy
+from pairhunt.errors import PairhuntError
+from pairhunt.inputs import JetInputs
+from pairhunt.topology import Topology
+
+log = logging.getLogger(__name__)
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+_SESSIONS: dict[tuple, object] = {}
+
+
+def select_providers(available: list[str], use_gpu: bool = True) -> list[str]:
+    """CUDA first when onnxruntime offers it (and it is wanted), CPU always as the fallback."""
+    providers = [CUDA] if use_gpu and CUDA in available else []
+    return providers + [CPU]
+
+
+def resolve_model_path(model: str | Path) -> Path:
+    """A path, or the name of a model shipped in ``pairhunt.models`` (``ttbar_allhad``)."""
+    path = Path(model)
+    if path.is_file():
+        return path
+    shipped = Path(str(files("pairhunt.models") / f"{model}.onnx"))
+    if shipped.is_file():
+        return shipped
+    raise PairhuntError(f"no ONNX model {str(model)!r}: not a file and not a model shipped in pairhunt.models")
+
+
+def create_session(path: Path, threads: int, use_gpu: bool):
+    """A new session; logs clearly when CUDA was listed but could not be used."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    wanted = select_providers(ort.get_available_providers(), use_gpu)
+    session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
+    if CUDA in wanted and CUDA not in session.get_providers():
+        log.warning("onnxruntime lists CUDA but could not use it (no GPU or CUDA libraries?): running %s on CPU", path.name)
+    return session
+
+
+def cached_session(path: Path, threads: int = 1, use_gpu: bool = True):
+    """The session of this process for (model, threads, device), created on first use."""
+    key = (str(path.resolve()), threads, use_gpu)
+    if key not in _SESSIONS:
+        _SESSIONS[key] = create_session(path, threads, use_gpu)
+    return _SESSIONS[key]
+
+
+def read_contract(path: Path) -> ModelContract:
+    """The pairhunt contract from an ONNX file's metadata (clear error if absent)."""
+    import onnxruntime as ort
+
+    meta = ort.InferenceSession(str(path), providers=[CPU]).get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in meta:
+        raise PairhuntError(f"{path}: no '{METADATA_KEY}' metadata; not a model exported by pairhunt")
+    return ModelContract.from_json(meta[METADATA_KEY], source=str(path))
+
+
+@dataclass
+class OnnxAssignment:
+    """Assign jets with an exported SPA-NET-style model (tuple scores -> greedy decoding)."""
+
+    model: str
+    name: str = "spanet"
+    threads: int = 1
+    batch_size: int = 1024
+    use_gpu: bool = True
+    _contract: ModelContract | None = field(default=None, init=False, repr=False)
+
+    @property
+    def path(self) -> Path:
+        return resolve_model_path(self.model)
+
+    @property
+    def contract(self) -> ModelContract:
+        if self._contract is None:
+            self._contract = read_contract(self.path)
+        return self._contract
+
+    def required_features(self, topology: Topology) -> tuple[str, ...]:
+        self.contract.check(topology, source=str(self.path))
+        return tuple(self.contract.features)
+
+    def outputs(self, jets: JetInputs) -> dict[str, np.ndarray]:
+        """Raw model outputs for every event (NaN rows for events without jets)."""
+        contract = self.contract
+        session = cached_session(self.path, self.threads, self.use_gpu)
+        features = jets.feature_matrix(contract.features)
+        active = np.flatnonzero(jets.counts > 0)
+        results: dict[str, np.ndarray] = {}
+        for start in range(0, len(active), self.batch_size):
+            rows = active[start : start + self.batch_size]
+            feeds = {"jets": features[rows], "mask": jets.mask[rows]}
+            for name, value in zip(contract.outputs, session.run(contract.outputs, feeds)):
+                if name not in results:
+                    results[name] = np.full((jets.n_events, *value.shape[1:]), np.nan, dtype=value.dtype)
+                results[name][rows] = value
+        return results
+
+    def assign(self, jets: JetInputs, topology: Topology) -> JetAssignment:
+        self.contract.check(topology, source=str(self.path))
+        if not (jets.counts > 0).any():
+            return JetAssignment.unassigned(jets.n_events, jets.width)
+        outputs = self.outputs(jets)
+        scores = [outputs.get(f"assignment_{p}") for p in topology.parents]
+        if any(s is None for s in scores):
+            raise PairhuntError(f"{self.path}: expected outputs assignment_<parent> for {topology.parents}")
+        slots = decode_greedy(scores, jets.mask)
+        return JetAssignment.from_slots(slots, jets.width)

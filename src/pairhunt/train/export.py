@@ -1,0 +1,75 @@
+"""Export a trained run to ONNX with a dynamic jet axis and the pairhunt contract in its metadata.
+
+The dynamo exporter (``torch.onnx.export(..., dynamo=True)``) keeps the jet axis symbolic;
+torch's legacy exporter would freeze it at the traced size. Normalisation lives in the graph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from pairhunt.contract import METADATA_KEY, ModelContract
+from pairhunt.train.model import AssignmentModel
+from pairhunt.train.trainer import load_run
+
+OPSET = 18
+
+
+class _Exportable(torch.nn.Module):
+    """Positional inputs and a fixed tuple of outputs, as ONNX wants them."""
+
+    def __init__(self, model: AssignmentModel, output_names: list[str]):
+        super().__init__()
+        self.model = model
+        self.output_names = output_names
+
+    def forward(self, jets, mask, globals_=None):
+        outputs = self.model(jets, mask, globals_)
+        return tuple(outputs[name] for name in self.output_names)
+
+
+def example_inputs(model: AssignmentModel, n_features: int, n_globals: int, batch: int = 3, n_jets: int = 10):
+    jets = torch.randn(batch, n_jets, n_features)
+    mask = torch.ones(batch, n_jets, dtype=torch.bool)
+    mask[0, n_jets - 2 :] = False
+    inputs = [jets, mask]
+    if model.has_globals:
+        inputs.append(torch.randn(batch, n_globals))
+    return tuple(inputs)
+
+
+def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best.pt") -> ModelContract:
+    """Write ``output`` (.onnx) from a run directory; returns the contract written into it."""
+    import onnx
+
+    model, topology, meta = load_run(run_dir, checkpoint)
+    with torch.no_grad():
+        names = list(model(*example_inputs(model, len(meta["features"]), len(meta.get("global_normalisation", {}).get("mean", [])))).keys())
+    wrapper = _Exportable(model, names).eval()
+    args = example_inputs(model, len(meta["features"]), len(meta.get("global_normalisation", {}).get("mean", [])))
+    batch, jets = torch.export.Dim("batch", min=1, max=1_000_000), torch.export.Dim("jets", min=2, max=64)
+    shapes = [{0: batch, 1: jets}, {0: batch, 1: jets}] + ([{0: batch}] if model.has_globals else [])
+    input_names = ["jets", "mask"] + (["globals"] if model.has_globals else [])
+    program = torch.onnx.export(
+        wrapper, args, dynamo=True, dynamic_shapes=tuple(shapes), input_names=input_names,
+        output_names=names, opset_version=OPSET, verbose=False,
+    )
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    program.save(str(output))
+    contract = ModelContract(
+        kind="spanet",
+        topology=meta["topology"],
+        features=meta["features"],
+        normalisation=meta["normalisation"],
+        max_jets=topology.jets.selection.keep,
+        inputs=input_names,
+        outputs=names,
+        global_features=[f.name for i in topology.inputs if i.kind == "global" for f in i.features],
+    )
+    proto = onnx.load(str(output))
+    onnx.helper.set_model_props(proto, {METADATA_KEY: contract.to_json()})
+    onnx.save(proto, str(output))
+    return contract
