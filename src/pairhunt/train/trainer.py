@@ -48,6 +48,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def warmup_cosine(step: int, total: int, warmup_fraction: float = 0.05) -> float:
+    """Learning-rate factor: linear warm-up, then cosine decay to zero at ``total`` steps.
+
+    A pure function of the step, so a resumed run with more epochs simply stretches it.
+    """
+    warmup = max(1, int(warmup_fraction * total))
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
 def masked_stats(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation per feature over real objects."""
     real = values[mask]
@@ -116,8 +127,8 @@ class Trainer:
         self.model = build_model(topology, model_config, self.meta)
         self.loss = AssignmentLoss(topology, config.detection_weight)
         self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-        steps = config.epochs * math.ceil(len(self.train) / config.batch_size)
-        self.schedule = torch.optim.lr_scheduler.OneCycleLR(self.optimiser, config.learning_rate, total_steps=max(steps, 1), pct_start=0.1)
+        steps = max(config.epochs * math.ceil(len(self.train) / config.batch_size), 1)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimiser, lambda step: warmup_cosine(step, steps))
         self.history: list[dict] = []
         self.epoch = 0
         self.best = -math.inf

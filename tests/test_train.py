@@ -1,0 +1,235 @@
+"""The SPA-NET-style model, its loss, the decoder, ONNX export and the contract, and the model
+inside the processor."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs the 'train' extra")
+
+from pairhunt.decoding import decode_greedy  # noqa: E402
+from pairhunt.errors import PairhuntError  # noqa: E402
+from pairhunt.methods import make_method  # noqa: E402
+from pairhunt.onnx_assignment import CPU, CUDA, OnnxAssignment, create_session, select_providers  # noqa: E402
+from pairhunt.processors import PairProcessor  # noqa: E402
+from pairhunt.runner import normalise_files, run_fileset  # noqa: E402
+from pairhunt.topology import load_topology  # noqa: E402
+from pairhunt.train.data import from_nanoaod, from_spanet_h5  # noqa: E402
+from pairhunt.train.export import export_run  # noqa: E402
+from pairhunt.train.loss import AssignmentLoss  # noqa: E402
+from pairhunt.train.model import AssignmentModel, ModelConfig, SymmetricTensorAttention  # noqa: E402
+from pairhunt.train.trainer import Trainer, TrainConfig, load_run  # noqa: E402
+
+SMALL = ModelConfig(dim=32, heads=4, encoder_layers=1, branch_layers=1, tensor_dim=16)
+
+
+@pytest.fixture(scope="module")
+def ttbar_data(generated):
+    return from_nanoaod([generated["ttbar"]], load_topology("ttbar_allhad"))
+
+
+@pytest.fixture(scope="module")
+def exported(ttbar_data, tmp_path_factory):
+    """A small model trained for two epochs on the generated ttbar fixture, exported to ONNX."""
+    run_dir = tmp_path_factory.mktemp("run")
+    trainer = Trainer(load_topology("ttbar_allhad"), ttbar_data, run_dir, SMALL, TrainConfig(epochs=2, batch_size=64, seed=3))
+    trainer.fit(progress=False)
+    path = run_dir / "model.onnx"
+    export_run(run_dir, path)
+    return run_dir, path
+
+
+def random_model(topology_name="ttbar_allhad", n_features=6) -> AssignmentModel:
+    torch.manual_seed(0)
+    return AssignmentModel(load_topology(topology_name), SMALL, torch.randn(n_features), torch.rand(n_features) + 0.5).eval()
+
+
+def test_head_is_exactly_symmetric_under_q1_q2():
+    head = SymmetricTensorAttention(dim=8, tensor_dim=4, k=3, groups=[(0, 1)])
+    x = torch.randn(5, 7, 8)
+    mask = torch.ones(5, 7, dtype=torch.bool)
+    mask[0, 5:] = False
+    scores = head(x, mask)
+    assert torch.equal(scores, scores.transpose(1, 2))  # bitwise
+    assert not torch.allclose(scores, scores.transpose(1, 3))  # b is not interchangeable
+    assert torch.all(scores[0, 5:] < -1e8) and torch.all(scores[:, 2, 2] < -1e8)  # padding, repeats
+
+
+def test_model_is_equivariant_under_jet_permutations():
+    model = random_model()
+    jets = torch.randn(4, 8, 6)
+    mask = torch.ones(4, 8, dtype=torch.bool)
+    perm = torch.randperm(8)
+    with torch.no_grad():
+        out = model(jets, mask)["assignment_t1"]
+        shuffled = model(jets[:, perm], mask[:, perm])["assignment_t1"]
+    torch.testing.assert_close(shuffled, out[:, perm][:, :, perm][:, :, :, perm], atol=1e-5, rtol=1e-5)
+
+
+def test_loss_is_invariant_under_parent_swap():
+    model = random_model()
+    loss = AssignmentLoss(load_topology("ttbar_allhad"))
+    jets, mask = torch.randn(6, 8, 6), torch.ones(6, 8, dtype=torch.bool)
+    targets = torch.tensor([[[0, 1, 2], [3, 4, 5]]] * 6)
+    targets[1, 1, 2] = -1  # partial event: t2 not reconstructable
+    weights = torch.ones(6)
+    with torch.no_grad():
+        outputs = model(jets, mask)
+        a, _ = loss(outputs, targets, weights)
+        b, _ = loss(outputs, targets.flip(1), weights)
+        c, _ = loss(outputs, targets[:, :, [1, 0, 2]], weights)  # q1 <-> q2
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a, c)
+
+
+def test_decoder_never_reuses_a_jet_and_leaves_impossible_parents_empty():
+    rng = np.random.default_rng(0)
+    n_events, n_jets = 500, 7
+    mask = np.arange(n_jets)[None, :] < rng.integers(0, n_jets + 1, n_events)[:, None]
+    scores = [rng.normal(size=(n_events, n_jets, n_jets, n_jets)), rng.normal(size=(n_events, n_jets, n_jets))]
+    slots = decode_greedy(scores, mask)
+    used = np.where(slots >= 0, slots, -np.arange(1, slots[0].size + 1)[None, :].reshape(1, *slots.shape[1:]))
+    flat = used.reshape(n_events, -1)
+    assert all(len(set(row)) == len(row) for row in flat)  # no jet twice in an event
+    n_real = mask.sum(axis=1)
+    assert np.all(slots[:, 1, 2] == -1)  # the two-body parent has no third slot
+    assert np.all((slots >= 0).sum(axis=(1, 2)) <= n_real)
+    assert np.all(((slots[:, 0, :3] >= 0).all(axis=1)) | (n_real < 5) | ((slots[:, 1, :2] >= 0).all(axis=1)))
+    assert np.all(slots[n_real < 2] == -1)
+    full = n_real >= 5
+    assert np.all((slots[full] >= 0).sum(axis=(1, 2)) == 5)
+    assert np.all(np.take_along_axis(mask, np.maximum(slots.reshape(n_events, -1), 0), axis=1)[slots.reshape(n_events, -1) >= 0])
+
+
+def test_a_few_training_steps_reduce_the_loss(ttbar_data, tmp_path):
+    trainer = Trainer(load_topology("ttbar_allhad"), ttbar_data, tmp_path, SMALL, TrainConfig(epochs=4, batch_size=64, seed=1))
+    history = trainer.fit(progress=False)
+    assert history[-1]["assignment"] < history[0]["assignment"]
+    assert (tmp_path / "best.pt").is_file() and (tmp_path / "history.json").is_file()
+
+
+def test_resume_continues_from_the_last_epoch(ttbar_data, tmp_path):
+    topology = load_topology("ttbar_allhad")
+    Trainer(topology, ttbar_data, tmp_path, SMALL, TrainConfig(epochs=1, batch_size=64)).fit(progress=False)
+    resumed = Trainer(topology, ttbar_data, tmp_path, SMALL, TrainConfig(epochs=2, batch_size=64))
+    resumed.resume()
+    history = resumed.fit(progress=False)
+    assert [h["epoch"] for h in history] == [1, 2]
+
+
+def test_training_is_reproducible(ttbar_data, tmp_path):
+    topology = load_topology("ttbar_allhad")
+    runs = [Trainer(topology, ttbar_data, tmp_path / str(i), SMALL, TrainConfig(epochs=1, batch_size=64, seed=7)).fit(progress=False) for i in range(2)]
+    assert runs[0][0]["loss"] == runs[1][0]["loss"]
+
+
+@pytest.mark.parametrize("n_jets", [6, 8, 11])
+def test_export_parity_for_several_jet_counts(exported, ttbar_data, n_jets):
+    run_dir, path = exported
+    model, _, _ = load_run(run_dir)
+    rows = slice(0, 37)
+    jets = np.zeros((37, n_jets, ttbar_data.features.shape[2]), dtype=np.float32)
+    mask = np.zeros((37, n_jets), dtype=bool)
+    width = min(n_jets, ttbar_data.features.shape[1])
+    jets[:, :width], mask[:, :width] = ttbar_data.features[rows, :width], ttbar_data.mask[rows, :width]
+    session = ort.InferenceSession(str(path), providers=[CPU])
+    onnx_out = session.run(None, {"jets": jets, "mask": mask})
+    with torch.no_grad():
+        torch_out = model(torch.as_tensor(jets), torch.as_tensor(mask))
+    for name, value in zip([o.name for o in session.get_outputs()], onnx_out):
+        np.testing.assert_allclose(value, torch_out[name].numpy(), atol=1e-4, rtol=1e-4, err_msg=name)
+        assert value.shape[0] == 37
+
+
+def test_contract_travels_in_the_metadata(exported):
+    _, path = exported
+    method = OnnxAssignment(str(path))
+    assert method.contract.kind == "spanet"
+    assert method.contract.features == ["log_pt", "eta", "sin_phi", "cos_phi", "log_mass", "btag"]
+    assert method.required_features(load_topology("ttbar_allhad")) == tuple(method.contract.features)
+
+
+def test_contract_mismatches_are_clear_errors(exported, tmp_path):
+    _, path = exported
+    method = OnnxAssignment(str(path))
+    with pytest.raises(PairhuntError, match="reconstructs"):
+        method.required_features(load_topology("pair_3body"))
+    altered = load_topology("ttbar_allhad").to_dict()
+    altered["inputs"]["Jet"]["features"]["log_pt"]["transform"] = "none"
+    from pairhunt.topology import topology_from_dict
+
+    with pytest.raises(PairhuntError, match="trained with feature"):
+        method.required_features(topology_from_dict(altered))
+    import onnx
+
+    bare = onnx.load(str(path))
+    del bare.metadata_props[:]
+    onnx.save(bare, str(tmp_path / "bare.onnx"))
+    with pytest.raises(PairhuntError, match="no 'pairhunt' metadata"):
+        OnnxAssignment(str(tmp_path / "bare.onnx")).contract
+    with pytest.raises(PairhuntError, match="no ONNX model"):
+        make_method("spanet=does_not_exist").contract
+
+
+def test_provider_selection():
+    assert select_providers([CUDA, CPU]) == [CUDA, CPU]
+    assert select_providers([CUDA, CPU], use_gpu=False) == [CPU]
+    assert select_providers(["AzureExecutionProvider", CPU]) == [CPU]
+
+
+def test_listed_but_unusable_cuda_falls_back_to_cpu_with_a_log_line(exported, monkeypatch, caplog):
+    _, path = exported
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
+    with caplog.at_level(logging.WARNING, logger="pairhunt.onnx_assignment"), pytest.warns(UserWarning):
+        session = create_session(path, threads=1, use_gpu=True)
+    assert session.get_providers() == [CPU]
+    assert "could not use it" in caplog.text
+
+
+def test_model_in_the_processor_through_the_runner(exported, generated, shared_nanoaod):
+    _, path = exported
+    files = {
+        "ttbar": normalise_files([str(generated["ttbar"])]),
+        "cms_v15": normalise_files([str(shared_nanoaod / "nano_tt_v15.root")]),
+        "cms_2015": normalise_files([str(shared_nanoaod / "nanoAOD_2015_CMS_Open_Data_ttbar.root")]),
+        "empty": normalise_files([str(shared_nanoaod / "nano_dy_empty.root")]),
+    }
+    processor = PairProcessor("ttbar_allhad", [make_method(f"spanet={path}"), make_method("chi2")])
+    result = run_fileset(files, processor, executor="futures", workers=2, chunksize=150, progress=False)
+    hists = result.output["hists"]["mass_average"]
+    for dataset in ("ttbar", "cms_v15", "cms_2015"):
+        selected = result.output["cutflow"][dataset]["events"][">= 6 jets"]
+        assert hists[{"dataset": dataset, "method": "spanet"}].sum(flow=True).value == pytest.approx(
+            hists[{"dataset": dataset, "method": "chi2"}].sum(flow=True).value
+        )
+        assert selected > 0
+    assert result.output["cutflow"]["empty"]["events"]["all events"] == 0
+
+
+@pytest.mark.parametrize(
+    ("config", "data", "outputs"),
+    [
+        ("full_hadronic_ttbar", "full_hadronic_ttbar_example", {"assignment_t1", "assignment_t2", "detection"}),
+        (
+            "semi_leptonic_ttH",
+            "semi_leptonic_ttH_example",
+            {"assignment_h", "assignment_ht", "assignment_lt", "regression_neutrino_pz", "classification_signal"},
+        ),
+    ],
+)
+def test_spanet_example_files_train_and_export(config, data, outputs, tmp_path, shared_nanoaod):
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "spanet"
+    h5 = shared_nanoaod.parent / "spanet_examples" / f"{data}.h5"
+    topology = load_topology(examples / f"{config}.yaml")
+    dataset = from_spanet_h5(h5, topology).subset(slice(0, 400))
+    trainer = Trainer(topology, dataset, tmp_path, SMALL, TrainConfig(epochs=2, batch_size=64))
+    history = trainer.fit(progress=False)
+    assert history[-1]["loss"] < history[0]["loss"] + 1.0
+    contract = export_run(tmp_path, tmp_path / "model.onnx")
+    assert outputs <= set(contract.outputs)
