@@ -9,7 +9,7 @@ from pathlib import Path
 from pairhunt.errors import PairhuntError
 
 
-def load_data(paths: list[str], topology, max_events: int | None):
+def load_data(paths: list[str], topology, max_events: int | None, min_jets: int | None = None):
     """Training events from generated ROOT files or SPANet HDF5 files (by suffix)."""
     from pairhunt.train.data import from_nanoaod, from_spanet_h5
 
@@ -20,7 +20,7 @@ def load_data(paths: list[str], topology, max_events: int | None):
         return data if max_events is None else data.subset(slice(0, max_events))
     if any(p.endswith((".h5", ".hdf5")) for p in paths):
         raise PairhuntError("do not mix ROOT and HDF5 training files")
-    return from_nanoaod(paths, topology, max_events)
+    return from_nanoaod(paths, topology, max_events, min_jets)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -29,7 +29,7 @@ def execute(args: argparse.Namespace) -> int:
     from pairhunt.train.trainer import TrainConfig, Trainer
 
     topology = load_topology(args.topology)
-    data = load_data(args.data, topology, args.max_events)
+    data = load_data(args.data, topology, args.max_events, args.min_jets)
     model_config = ModelConfig(
         dim=args.dim, heads=args.heads, encoder_layers=args.encoder_layers,
         branch_layers=args.branch_layers, tensor_dim=args.tensor_dim,
@@ -61,6 +61,7 @@ def register(subparsers) -> None:
     spanet.add_argument("--data", nargs="+", required=True, help="generated ROOT files (pairhunt generate) or one SPANet .h5")
     spanet.add_argument("-o", "--output", required=True, help="run directory")
     spanet.add_argument("--max-events", type=int, help="use at most this many events")
+    spanet.add_argument("--min-jets", type=int, help="train on events with at least this many jets (default: the topology's)")
     spanet.add_argument("--epochs", type=int, default=20)
     spanet.add_argument("--batch-size", type=int, default=512)
     spanet.add_argument("--learning-rate", type=float, default=2e-3)

@@ -8,6 +8,7 @@ kept jet).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,9 +82,17 @@ def _targets(jets: JetInputs, parent: ak.Array, product: ak.Array, topology: Top
     return targets
 
 
-def from_nanoaod(paths: list[str | Path], topology: Topology, max_events: int | None = None) -> TrainingData:
-    """Events of generated files with truth labels, selected as the processor selects them."""
+def from_nanoaod(
+    paths: list[str | Path], topology: Topology, max_events: int | None = None, min_jets: int | None = None
+) -> TrainingData:
+    """Events of generated files with truth labels, selected as the processor selects them.
+
+    ``min_jets`` lowers the jet-count requirement for training only: events with fewer jets
+    than the topology needs still teach the model their complete parents (partial events).
+    """
     jet_input = topology.jets
+    if min_jets is not None:
+        jet_input = dataclasses.replace(jet_input, selection=dataclasses.replace(jet_input.selection, min_count=min_jets))
     collection = jet_input.collection
     arrays = []
     for path in paths:
