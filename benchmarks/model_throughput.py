@@ -11,7 +11,6 @@ eager comparison.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -25,15 +24,9 @@ from pairhunt.methods import make_method
 from pairhunt.onnx_assignment import cached_session
 from pairhunt.processors import PairProcessor
 from pairhunt.runner import normalise_files, run_fileset
-from pairhunt.topology import Topology, load_topology
+from pairhunt.topology import load_topology
 
 JET_COUNTS = range(6, 13)
-
-
-def with_keep(topology: Topology, keep: int) -> Topology:
-    jets = topology.jets
-    inputs = tuple(dataclasses.replace(i, selection=dataclasses.replace(i.selection, keep=keep)) if i is jets else i for i in topology.inputs)
-    return dataclasses.replace(topology, inputs=inputs)
 
 
 def padded_batch(features: np.ndarray, mask: np.ndarray, n_jets: int, size: int = 4096):
@@ -95,7 +88,7 @@ def end_to_end(sample: Path, model_path: Path) -> list[dict]:
     fileset = {"ttbar": normalise_files([str(sample.resolve())])}
     rows = []
     for n in JET_COUNTS:
-        topology = with_keep(load_topology("ttbar_allhad"), n)
+        topology = load_topology("ttbar_allhad").with_selection(keep=n)
         for method in (f"spanet={model_path}", "chi2"):
             if method == "chi2" and n > 10:
                 continue  # 34,650 and 62,370 assignments per event at 11, 12 jets: minutes per pass
@@ -131,7 +124,7 @@ def main() -> None:
     with uproot.open(args.sample) as handle:
         raw = handle["Events"].arrays([f"Jet_{k}" for k in ("pt", "eta", "phi", "mass", "btag")], entry_stop=args.max_events)
     events = ak.zip({"Jet": ak.zip({k[4:]: raw[k] for k in raw.fields})}, depth_limit=1)
-    topology = with_keep(load_topology("ttbar_allhad"), 12)
+    topology = load_topology("ttbar_allhad").with_selection(keep=12)
     inputs, _ = select_jets(events, topology.jets, Cutflow(np.ones(len(events))), [f.name for f in topology.jets.features])
     model_path = Path(args.model)
     results = {"model_only": model_only(model_path, inputs, args.run_dir), "end_to_end": end_to_end(Path(args.sample), model_path)}

@@ -12,7 +12,6 @@ Measures, on a generated all-hadronic ttbar sample:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -24,14 +23,7 @@ from pairhunt.generate import Request, generate, make_sample
 from pairhunt.methods import make_method
 from pairhunt.processors import PairProcessor
 from pairhunt.runner import normalise_files, run_fileset
-from pairhunt.topology import Topology, load_topology
-
-
-def with_keep(topology: Topology, keep: int) -> Topology:
-    jets = topology.jets
-    selection = dataclasses.replace(jets.selection, keep=keep)
-    inputs = tuple(dataclasses.replace(i, selection=selection) if i is jets else i for i in topology.inputs)
-    return dataclasses.replace(topology, inputs=inputs)
+from pairhunt.topology import load_topology
 
 
 def measure(fileset, topology, method, executor="iterative", workers=1, chunksize=100_000) -> dict:
@@ -68,14 +60,14 @@ def main() -> None:
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "scaling": [], "dask": []}
     for keep in range(6, 11):
         for topology_name, method in (("ttbar_allhad", "chi2"), ("pair_3body", "mass_asymmetry")):
-            topology = with_keep(load_topology(topology_name), keep)
+            topology = load_topology(topology_name).with_selection(keep=keep)
             row = measure(fileset, topology, method)
             row["assignments_per_event"] = count_assignments(topology, keep)
             results["scaling"].append(row)
             print(json.dumps(row))
     # executors: five datasets reading the same file (100k events), chi2 over 10 jets;
     # the Dask wall time includes starting the LocalCluster
-    topology = with_keep(load_topology("ttbar_allhad"), 10)
+    topology = load_topology("ttbar_allhad").with_selection(keep=10)
     copies = {f"ttbar_{i}": fileset["ttbar"] for i in range(5)}
     for executor, workers in (("iterative", 1), ("futures", 2), ("dask", 2)):
         row = measure(copies, topology, "chi2", executor=executor, workers=workers, chunksize=5_000)

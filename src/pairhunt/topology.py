@@ -7,6 +7,7 @@ from pairhunt's YAML (``src/pairhunt/topologies/*.yaml``) or from a SPANet event
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
@@ -108,6 +109,13 @@ class Topology:
     def n_assigned(self) -> int:
         """Objects needed to fill every parent."""
         return sum(len(p) for p in self.products.values())
+
+    def with_selection(self, **changes) -> Topology:
+        """A copy whose assignable input's selection has ``changes`` (``keep=8``, ``min_count=4``)."""
+        jets = self.jets
+        selection = dataclasses.replace(jets.selection, **changes)
+        inputs = tuple(dataclasses.replace(i, selection=selection) if i is jets else i for i in self.inputs)
+        return dataclasses.replace(self, inputs=inputs)
 
     def symmetric_products(self, parent: str) -> list[tuple[int, ...]]:
         """Product slot indices that are interchangeable within ``parent``."""

@@ -8,7 +8,6 @@ kept jet).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,9 +89,9 @@ def from_nanoaod(
     ``min_jets`` lowers the jet-count requirement for training only: events with fewer jets
     than the topology needs still teach the model their complete parents (partial events).
     """
-    jet_input = topology.jets
     if min_jets is not None:
-        jet_input = dataclasses.replace(jet_input, selection=dataclasses.replace(jet_input.selection, min_count=min_jets))
+        topology = topology.with_selection(min_count=min_jets)
+    jet_input = topology.jets
     collection = jet_input.collection
     arrays = []
     for path in paths:
