@@ -16,8 +16,14 @@ install: $(PYTHON)
 	$(PYTHON) -m pip install --quiet "$(TORCH)"
 	$(PYTHON) -m pip install --quiet -e ".[generate,train,test]"
 
+DEMO := pairhunt-demo
+
+# generate ttbar, reconstruct it with the shipped SPA-NET model and chi2, score both against truth
 demo: install
-	$(VENV)/bin/pairhunt generate ttbar --events 2000 --workers 2 --seed 1 --output pairhunt-demo/ttbar.root
+	$(VENV)/bin/pairhunt generate ttbar --events 5000 --workers 2 --seed 1 --output $(DEMO)/ttbar.root
+	echo '{"ttbar": ["ttbar.root"]}' > $(DEMO)/fileset.json
+	$(VENV)/bin/pairhunt run $(DEMO)/fileset.json -o $(DEMO)/run --method spanet=ttbar_allhad --method chi2
+	$(VENV)/bin/pairhunt evaluate $(DEMO)/run $(DEMO)/fileset.json
 
 test: install
 	$(PYTHON) -m pytest

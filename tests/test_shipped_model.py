@@ -1,0 +1,51 @@
+"""The shipped ttbar model: its contract, and a Runner run on generated and real CMS NanoAOD."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pairhunt.cli import main
+from pairhunt.methods import make_method
+from pairhunt.onnx_assignment import resolve_model_path
+from pairhunt.topology import load_topology
+
+
+def test_shipped_model_contract_matches_the_shipped_topology():
+    method = make_method("spanet=ttbar_allhad")
+    contract = method.contract
+    assert contract.kind == "spanet" and contract.max_jets == 10
+    assert method.required_features(load_topology("ttbar_allhad")) == tuple(contract.features)
+    card = resolve_model_path("ttbar_allhad").with_suffix(".md")
+    assert card.is_file() and "pairhunt train spanet" in card.read_text()
+
+
+def test_shipped_model_through_the_runner(generated, shared_nanoaod, tmp_path):
+    files = {
+        "ttbar": [str(generated["ttbar"])],
+        "cms_2015": [str(shared_nanoaod / "nanoAOD_2015_CMS_Open_Data_ttbar.root")],
+        "cms_v12": [str(shared_nanoaod / "nano_tt_v12.root")],
+        "cms_v15": [str(shared_nanoaod / "nano_tt_v15.root")],
+        "data": [str(shared_nanoaod / "nano_dimuon.root")],
+    }
+    fileset = tmp_path / "fileset.json"
+    fileset.write_text(json.dumps(files))
+    out = tmp_path / "out"
+    argv = ["run", str(fileset), "-o", str(out), "--method", "spanet=ttbar_allhad", "--method", "chi2", "--no-progress"]
+    assert main(argv + ["--executor", "futures", "--workers", "2", "--chunksize", "150"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["files"]["skipped"] == {}
+    assert main(["evaluate", str(out), str(fileset), "--dataset", "ttbar", "-o", str(tmp_path / "evaluation")]) == 0
+    report = json.loads((tmp_path / "evaluation.json").read_text())
+    cells = report["datasets"]["ttbar"]["methods"]
+    inclusive = {m: cells[m]["inclusive"]["all"]["parent_efficiency"] for m in ("spanet", "chi2")}
+    assert all(0 <= v <= 1 for v in inclusive.values())
+    from coffea.util import load
+
+    hists = load(out / "hists" / "hists.coffea")["hists"]["mass"]
+    for dataset in ("cms_2015", "cms_v12", "cms_v15"):
+        spanet = hists[{"dataset": dataset, "method": "spanet"}].values(flow=True).sum()
+        assert spanet == pytest.approx(hists[{"dataset": dataset, "method": "chi2"}].values(flow=True).sum())
+        assert np.isfinite(spanet) and spanet > 0
