@@ -20,7 +20,7 @@ def execute(args: argparse.Namespace) -> int:
     topology = load_topology(args.topology)
     names = args.method or DEFAULT_METHODS.get(topology.name, ("chi2",))
     outdir = Path(args.output)
-    proc = PairProcessor(topology, [make_method(n) for n in names], output_dir=None if args.no_events else outdir)
+    proc = PairProcessor(topology, [make_method(n, threads=args.onnx_threads) for n in names], output_dir=None if args.no_events else outdir)
     result = run_fileset(
         load_fileset(args.fileset),
         proc,
@@ -77,6 +77,7 @@ def register(subparsers) -> None:
     parser.add_argument("--scheduler", help="address of an existing Dask scheduler (analysis facility)")
     parser.add_argument("--chunksize", type=int, default=100_000, help="events per chunk (default 100000)")
     parser.add_argument("--maxchunks", type=int, help="at most this many chunks per dataset")
+    parser.add_argument("--onnx-threads", type=int, default=1, help="onnxruntime intra-op threads per worker (default 1)")
     parser.add_argument("--no-skipbadfiles", action="store_true", help="stop at the first unreadable file")
     parser.add_argument("--no-events", action="store_true", help="do not write per-event parquet files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

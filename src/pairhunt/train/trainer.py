@@ -1,5 +1,5 @@
 """Train an assignment model: seeded split, AdamW + cosine schedule, validation each epoch,
-best and last checkpoints, resume.
+best and last checkpoints, resume; on CUDA when torch sees a GPU, on the CPU otherwise.
 
 A run directory holds ``config.json`` (topology, model and training settings, normalisation),
 ``last.pt`` (to resume), ``best.pt`` (best validation per-parent efficiency) and
@@ -93,10 +93,16 @@ def _tensors(data: TrainingData, weights: np.ndarray) -> dict[str, torch.Tensor]
     return tensors
 
 
+def device() -> torch.device:
+    """CUDA when torch sees a GPU, the CPU otherwise."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def predict(model: AssignmentModel, data: TrainingData, batch_size: int = 4096) -> dict[str, np.ndarray]:
-    """Model outputs (numpy) for every event, in evaluation mode."""
+    """Model outputs (numpy) for every event, in evaluation mode, on the model's device."""
     model.eval()
-    tensors = _tensors(data, np.ones(len(data), dtype=np.float32))
+    on = next(model.parameters()).device
+    tensors = {k: v.to(on) for k, v in _tensors(data, np.ones(len(data), dtype=np.float32)).items()}
     chunks: dict[str, list[np.ndarray]] = {}
     with torch.no_grad():
         for start in range(0, len(data), batch_size):
@@ -104,7 +110,7 @@ def predict(model: AssignmentModel, data: TrainingData, batch_size: int = 4096) 
             globals_ = tensors["globals"][batch] if "globals" in tensors else None
             out = model(tensors["jets"][batch], tensors["mask"][batch], globals_)
             for name, value in out.items():
-                chunks.setdefault(name, []).append(value.numpy())
+                chunks.setdefault(name, []).append(value.cpu().numpy())
     return {name: np.concatenate(values) for name, values in chunks.items()}
 
 
@@ -124,7 +130,8 @@ class Trainer:
         torch.set_num_threads(config.threads)
         self.validation, self.train = data.split(config.validation_fraction, config.seed)
         self.meta = self._metadata(self.train)
-        self.model = build_model(topology, model_config, self.meta)
+        self.device = device()
+        self.model = build_model(topology, model_config, self.meta).to(self.device)
         self.loss = AssignmentLoss(topology, config.detection_weight)
         self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         steps = max(config.epochs * math.ceil(len(self.train) / config.batch_size), 1)
@@ -165,14 +172,14 @@ class Trainer:
         """Train the remaining epochs; returns the history."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.json").write_text(json.dumps(self.meta, indent=2) + "\n")
-        tensors = _tensors(self.train, balance_weights(self.train.targets, self.topology))
+        tensors = {k: v.to(self.device) for k, v in _tensors(self.train, balance_weights(self.train.targets, self.topology)).items()}
         n_batches = math.ceil(len(self.train) / self.config.batch_size)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[status]}"))
         with Progress(*columns, disable=not progress) as bar:
             while self.epoch < self.config.epochs:
                 task = bar.add_task(f"epoch {self.epoch + 1}/{self.config.epochs}", total=n_batches, status="")
                 generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
-                order = torch.randperm(len(self.train), generator=generator)
+                order = torch.randperm(len(self.train), generator=generator).to(self.device)
                 self.model.train()
                 start, sums = time.perf_counter(), {}
                 for b in range(n_batches):
@@ -225,12 +232,12 @@ class Trainer:
         path = self.run_dir / "last.pt"
         if not path.is_file():
             raise PairhuntError(f"nothing to resume: {path} does not exist")
-        state = torch.load(path, weights_only=False)
+        state = torch.load(path, weights_only=False, map_location=self.device)
         self.model.load_state_dict(state["model"])
         self.optimiser.load_state_dict(state["optimiser"])
         self.schedule.load_state_dict(state["schedule"])
         self.epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
 
 
 def build_model(topology: Topology, model_config: ModelConfig, meta: dict) -> AssignmentModel:
@@ -256,7 +263,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "best.pt") -> tuple[Assignme
     meta = json.loads((run_dir / "config.json").read_text())
     topology = topology_from_dict(meta["topology"])
     model = build_model(topology, ModelConfig(**meta["model"]), meta)
-    state = torch.load(run_dir / checkpoint, weights_only=False)
+    state = torch.load(run_dir / checkpoint, weights_only=False, map_location="cpu")
     model.load_state_dict(state["model"])
     model.eval()
     return model, topology, meta
