@@ -1,8 +1,14 @@
 """Compare with SPANet's own code (PyPI package ``spanet``) on pairhunt's generated events.
 
-SPANet lives in its own virtual environment (it pulls pytorch-lightning, opt-einsum, scikit-learn):
+SPANet lives in its own virtual environment. spanet 2.1.1 needs pytorch-lightning 1.8
+(``pytorch_lightning.profiler``, ``_RICH_AVAILABLE``), setuptools < 81 (``pkg_resources``) and the
+numpy aliases removed in numpy 1.24 (``np.int``, ``np.object``: restored by a sitecustomize.py in
+that venv, nothing of SPANet is changed); its data loader needs at least one worker process:
 
-    python -m venv spanet-venv && spanet-venv/bin/pip install torch==2.13.0 spanet==2.1.1 h5py
+    python -m venv spanet-venv
+    spanet-venv/bin/pip install torch==2.13.0 spanet==2.1.1 h5py "pytorch-lightning==1.8.6" "setuptools>=77.0.3,<81"
+    printf 'import numpy\nfor n, t in (("int", int), ("float", float), ("bool", bool), ("object", object), ("str", str), ("complex", complex)):\n    hasattr(numpy, n) or setattr(numpy, n, t)\n' \
+        > "$(spanet-venv/bin/python -c 'import site; print(site.getsitepackages()[0])')/sitecustomize.py"
     # 1. pairhunt's events in SPANet's HDF5 layout (raw pt, eta, phi, mass, btag; jet targets)
     python benchmarks/spanet_reference.py convert ttbar_train.root train.h5 --min-jets 4
     python benchmarks/spanet_reference.py convert ttbar_test.root test.h5
