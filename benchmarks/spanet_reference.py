@@ -55,7 +55,9 @@ def convert(source: str, output: str, min_jets: int | None) -> None:
 
 
 def slots(handle: h5py.File) -> np.ndarray:
-    return np.stack([np.stack([np.asarray(handle[f"TARGETS/{t}/{q}"]) for q in PRODUCTS], axis=1) for t in ("t1", "t2")], axis=1)
+    """``[events, 2, 3]`` jet per slot; spanet 2.1.1 on Python 3.11 names the group ``SpecialKey.Targets``."""
+    group = handle["TARGETS"] if "TARGETS" in handle else handle["SpecialKey.Targets"]
+    return np.stack([np.stack([np.asarray(group[f"{t}/{q}"]) for q in PRODUCTS], axis=1) for t in ("t1", "t2")], axis=1)
 
 
 def score(test: str, predicted: str, output: str) -> None:
