@@ -44,7 +44,8 @@ def _momenta(p: ak.Array, scale: float = 1.0) -> ak.Array:
     )
 
 
-def _kinematics(px, py, pz, e):
+def kinematics(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray):
+    """pt, eta, phi, mass of four-momenta (eta 0 for particles along the beam)."""
     pt = np.hypot(px, py)
     eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pt), where=pt > 0))
     phi = np.arctan2(py, px)
@@ -88,7 +89,7 @@ def reconstruct(prt: ak.Array, rng: np.random.Generator, config: DetectorConfig)
     met_pt = np.hypot(ak.to_numpy(sum_px), ak.to_numpy(sum_py))
     met_phi = np.arctan2(-ak.to_numpy(sum_py), -ak.to_numpy(sum_px))
 
-    pt, eta, phi, mass = _kinematics(spx, spy, spz, se)
+    pt, eta, phi, mass = kinematics(spx, spy, spz, se)
     flavour_b = ak.to_numpy(ak.flatten(has_b))
     tag_probability = np.where(flavour_b, config.btag_efficiency, config.mistag_rate)
     btag = rng.random(len(e)) < tag_probability

@@ -16,7 +16,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from pairhunt.generate.detector import DetectorConfig, reconstruct
+from pairhunt.generate.detector import DetectorConfig, kinematics, reconstruct
 from pairhunt.generate.samples import Sample
 from pairhunt.generate.truth import FlatRecord, TreeNode, match_exclusive
 
@@ -47,15 +47,12 @@ def _parent_trees(record: FlatRecord, sample: Sample, n_events: int) -> list[Tre
 def _gen_particles(record: FlatRecord, index: np.ndarray, mothers: np.ndarray, flags: np.ndarray) -> ak.Array:
     """GenPart record array from global particle indices ``[events, nodes]``."""
     i = index.ravel()
-    px, py, pz, e = record.px[i], record.py[i], record.pz[i], record.e[i]
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pt), where=pt > 0))
-    mass = np.sqrt(np.maximum(e * e - px * px - py * py - pz * pz, 0.0))
+    pt, eta, phi, mass = kinematics(record.px[i], record.py[i], record.pz[i], record.e[i])
     shape = index.shape
     columns = {
         "pt": pt.astype(np.float32),
         "eta": eta.astype(np.float32),
-        "phi": np.arctan2(py, px).astype(np.float32),
+        "phi": phi.astype(np.float32),
         "mass": mass.astype(np.float32),
         "pdgId": record.pdg[i].astype(np.int32),
         "status": np.abs(record.status[i]).astype(np.int32),
