@@ -71,11 +71,11 @@ class PairProcessor(processor.ProcessorABC):
         hists = output["hists"]
         hists["n_jets"].fill(dataset=dataset, n_jets=jets.multiplicity, weight=weight)
         table = EventTable(events, selected, jets, topology.jets.collection) if self.output_dir else None
-        n_products = topology.max_products
         for method in self.methods:
             tick = time.perf_counter()
             assignment = method.assign(jets, topology)
             tock = time.perf_counter()
+            n_products = topology.max_products if assignment.fixed_multiplicity else None
             candidates = build_candidates(jets, assignment, topology.n_parents, n_products)
             self._fill(hists, dataset, method.name, candidates, assignment.score, weight)
             if table is not None:

@@ -16,11 +16,14 @@ class JetAssignment:
     """Per selected jet (padded ``[events, width]``): parent index and product slot, -1 if none.
 
     ``score`` is an optional per-event number (for example an anomaly score).
+    ``fixed_multiplicity`` is False for methods whose parents take any number of jets (ABC):
+    a parent is then complete with one jet or more, not only with all its product slots filled.
     """
 
     parent: np.ndarray
     product: np.ndarray
     score: np.ndarray | None = None
+    fixed_multiplicity: bool = True
 
     @classmethod
     def unassigned(cls, n_events: int, width: int) -> JetAssignment:

@@ -1,8 +1,8 @@
 """From NanoAOD events to the padded jet inputs every assignment method reads.
 
 Selection follows the topology's assignable input: finite kinematics, pT and |eta| cuts, the
-jet-count window, and the leading ``keep`` jets by pT. Every rejected event lands in the
-cutflow; the original position of each kept jet is remembered so per-jet results can be
+jet-count window, an optional scalar-sum HT cut, and the leading ``keep`` jets by pT. Every
+rejected event lands in the cutflow; the original position of each kept jet is remembered so per-jet results can be
 written back in the order of the input file's collection.
 """
 
@@ -140,8 +140,12 @@ def select_jets(
     cutflow.add(f">= {sel.min_count} jets", enough)
     event_mask = enough
     if sel.max_count is not None:
-        event_mask = enough & (counts <= sel.max_count)
+        event_mask = event_mask & (counts <= sel.max_count)
         cutflow.add(f"<= {sel.max_count} jets", event_mask)
+    if sel.ht_min > 0:
+        ht = ak.to_numpy(ak.sum(jets.pt[passing], axis=1))
+        event_mask = event_mask & (ht > sel.ht_min)
+        cutflow.add(f"HT > {sel.ht_min:g} GeV", event_mask)
 
     chosen = ak.argsort(jets.pt[passing][event_mask], axis=1, ascending=False)[:, : sel.keep]
     order = local[passing][event_mask][chosen]

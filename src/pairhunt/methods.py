@@ -14,15 +14,15 @@ BASELINES = {
     "mass_asymmetry": lambda: MassAsymmetry(),
 }
 
-DEFAULT_METHODS = {"ttbar_allhad": ("chi2",), "pair_3body": ("mass_asymmetry",)}
+DEFAULT_METHODS = {"ttbar_allhad": ("chi2",), "pair_3body": ("mass_asymmetry",), "pair_abc": ("mass_asymmetry",)}
 
 
 def make_method(spec: str, threads: int = 1) -> AssignmentMethod:
     """A method from its spec.
 
     ``chi2``, ``chi2_btag``, ``mass_asymmetry``: the baselines; ``NAME=MODEL``: an ONNX model
-    (a path or a model shipped in pairhunt.models) reported as NAME; ``path/model.onnx``: the
-    same with the file's stem as name.
+    (a path or a model shipped in pairhunt.models, SPA-NET or ABC by its metadata) reported as
+    NAME; ``path/model.onnx``: the same with the file's stem as name.
     """
     if spec in BASELINES:
         return BASELINES[spec]()
@@ -30,7 +30,15 @@ def make_method(spec: str, threads: int = 1) -> AssignmentMethod:
     if not model and spec.endswith(".onnx"):
         name, model = Path(spec).stem, spec
     if model:
-        from pairhunt.onnx_assignment import OnnxAssignment
-
-        return OnnxAssignment(model=model, name=name, threads=threads)
+        return onnx_method(model, name, threads)
     raise PairhuntError(f"unknown assignment method {spec!r}; choose from {sorted(BASELINES)}, NAME=MODEL or a .onnx file")
+
+
+def onnx_method(model: str, name: str, threads: int = 1) -> AssignmentMethod:
+    """The method for an exported model, chosen by the model kind in its contract."""
+    from pairhunt.abc_assignment import AbcAssignment
+    from pairhunt.onnx_assignment import OnnxAssignment, read_contract, resolve_model_path
+
+    kinds = {"spanet": OnnxAssignment, "abc": AbcAssignment}
+    kind = read_contract(resolve_model_path(model)).kind
+    return kinds[kind](model=model, name=name, threads=threads)

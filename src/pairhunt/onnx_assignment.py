@@ -79,11 +79,12 @@ def read_contract(path: Path) -> ModelContract:
 
 
 @dataclass
-class OnnxAssignment:
-    """Assign jets with an exported SPA-NET-style model (tuple scores -> greedy decoding)."""
+class OnnxModel:
+    """An exported pairhunt model of kind ``kind``: its contract and its outputs on selected jets."""
 
+    kind = ""
     model: str
-    name: str = "spanet"
+    name: str
     threads: int = 1
     batch_size: int = 1024
     use_gpu: bool = True
@@ -99,8 +100,14 @@ class OnnxAssignment:
             self._contract = read_contract(self.path)
         return self._contract
 
-    def required_features(self, topology: Topology) -> tuple[str, ...]:
+    def check(self, topology: Topology) -> None:
+        """The model is of this method's kind and matches the processor's topology (or a clear error)."""
+        if self.contract.kind != self.kind:
+            raise PairhuntError(f"{self.path} is a {self.contract.kind!r} model; method {self.name!r} needs a {self.kind!r} model")
         self.contract.check(topology, source=str(self.path))
+
+    def required_features(self, topology: Topology) -> tuple[str, ...]:
+        self.check(topology)
         return tuple(self.contract.features)
 
     def outputs(self, jets: JetInputs) -> dict[str, np.ndarray]:
@@ -119,13 +126,24 @@ class OnnxAssignment:
                 results[name][rows] = value
         return results
 
+    def output(self, outputs: dict[str, np.ndarray], name: str) -> np.ndarray:
+        if name not in outputs:
+            raise PairhuntError(f"{self.path}: the model has no output {name!r} (outputs: {sorted(outputs)})")
+        return outputs[name]
+
+
+@dataclass
+class OnnxAssignment(OnnxModel):
+    """Assign jets with an exported SPA-NET-style model (tuple scores -> greedy decoding)."""
+
+    kind = "spanet"
+    name: str = "spanet"
+
     def assign(self, jets: JetInputs, topology: Topology) -> JetAssignment:
-        self.contract.check(topology, source=str(self.path))
+        self.check(topology)
         if not (jets.counts > 0).any():
             return JetAssignment.unassigned(jets.n_events, jets.width)
         outputs = self.outputs(jets)
-        scores = [outputs.get(f"assignment_{p}") for p in topology.parents]
-        if any(s is None for s in scores):
-            raise PairhuntError(f"{self.path}: expected outputs assignment_<parent> for {topology.parents}")
+        scores = [self.output(outputs, f"assignment_{p}") for p in topology.parents]
         slots = decode_greedy(scores, jets.mask)
         return JetAssignment.from_slots(slots, jets.width)

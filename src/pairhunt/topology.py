@@ -47,9 +47,10 @@ class Selection:
     min_count: int = 0
     max_count: int | None = None  # events with more selected objects are rejected
     keep: int = 10  # leading objects (by pT) passed on
+    ht_min: float = 0.0  # scalar pT sum of the selected objects (all of them, not only the kept)
 
     def __post_init__(self):
-        if self.keep < 1 or self.min_count < 0 or (self.max_count is not None and self.max_count < self.min_count):
+        if self.keep < 1 or self.min_count < 0 or self.ht_min < 0 or (self.max_count is not None and self.max_count < self.min_count):
             raise PairhuntError(f"inconsistent selection {self}")
 
 

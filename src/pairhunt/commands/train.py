@@ -1,4 +1,8 @@
-"""``pairhunt train spanet``: train a SPA-NET-style assignment model (needs the ``train`` extra)."""
+"""``pairhunt train spanet|abc``: train an assignment model (needs the ``train`` extra).
+
+``spanet`` is supervised (truth-labelled generated files or SPANet HDF5); ``abc`` is
+unsupervised and trains on background events only (weighted generated QCD, or real data).
+"""
 
 from __future__ import annotations
 
@@ -23,10 +27,19 @@ def load_data(paths: list[str], topology, max_events: int | None, min_jets: int 
     return from_nanoaod(paths, topology, max_events, min_jets)
 
 
-def execute(args: argparse.Namespace) -> int:
+def train_config(args: argparse.Namespace):
+    from pairhunt.train.loop import TrainConfig
+
+    return TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        validation_fraction=args.validation_fraction, seed=args.seed, threads=args.threads,
+    )
+
+
+def spanet_trainer(args: argparse.Namespace):
     from pairhunt.topology import load_topology
     from pairhunt.train.model import ModelConfig
-    from pairhunt.train.trainer import TrainConfig, Trainer
+    from pairhunt.train.trainer import Trainer
 
     topology = load_topology(args.topology)
     data = load_data(args.data, topology, args.max_events, args.min_jets)
@@ -34,11 +47,30 @@ def execute(args: argparse.Namespace) -> int:
         dim=args.dim, heads=args.heads, encoder_layers=args.encoder_layers,
         branch_layers=args.branch_layers, tensor_dim=args.tensor_dim,
     )
-    config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        validation_fraction=args.validation_fraction, seed=args.seed, threads=args.threads,
+    return Trainer(topology, data, args.output, model_config, train_config(args))
+
+
+def abc_trainer(args: argparse.Namespace):
+    from pairhunt.topology import load_topology
+    from pairhunt.train.abc_model import AbcConfig
+    from pairhunt.train.abc_trainer import AbcTrainer
+    from pairhunt.train.data import from_nanoaod
+
+    if any(p.endswith((".h5", ".hdf5")) for p in args.data):
+        raise PairhuntError("ABC trains on NanoAOD-like ROOT files (background only)")
+    topology = load_topology(args.topology)
+    data = from_nanoaod(args.data, topology, args.max_events, require_truth=False)
+    defaults = AbcConfig()
+    abc_config = AbcConfig(
+        dim=args.dim, heads=args.heads, layers=args.layers, latent=args.latent, temperature=args.temperature,
+        **{f"{term}_weight": getattr(args, f"{term}_weight") for term in ("reconstruction", "distance", "margin", "isr")},
+        margin=args.margin, autoencoder_hidden=defaults.autoencoder_hidden,
     )
-    trainer = Trainer(topology, data, args.output, model_config, config)
+    return AbcTrainer(topology, data, args.output, abc_config, train_config(args))
+
+
+def execute(args: argparse.Namespace) -> int:
+    trainer = spanet_trainer(args) if args.kind == "spanet" else abc_trainer(args)
     if args.resume:
         trainer.resume()
     history = trainer.fit(progress=not args.no_progress)
@@ -50,7 +82,7 @@ def execute(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train an assignment model (SPA-NET style) on generated or SPANet HDF5 data",
+        help="train an assignment model: SPA-NET (supervised) or ABC (unsupervised, background only)",
         description="Train a model with torch (extra 'train'); export it with `pairhunt export`.",
     )
     kinds = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
@@ -62,17 +94,44 @@ def register(subparsers) -> None:
     spanet.add_argument("-o", "--output", required=True, help="run directory")
     spanet.add_argument("--max-events", type=int, help="use at most this many events")
     spanet.add_argument("--min-jets", type=int, help="train on events with at least this many jets (default: the topology's)")
-    spanet.add_argument("--epochs", type=int, default=20)
-    spanet.add_argument("--batch-size", type=int, default=512)
-    spanet.add_argument("--learning-rate", type=float, default=2e-3)
-    spanet.add_argument("--validation-fraction", type=float, default=0.1)
-    spanet.add_argument("--seed", type=int, default=1)
-    spanet.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    add_training_options(spanet, learning_rate=2e-3, batch_size=512)
     spanet.add_argument("--dim", type=int, default=64)
     spanet.add_argument("--heads", type=int, default=4)
     spanet.add_argument("--encoder-layers", type=int, default=3)
     spanet.add_argument("--branch-layers", type=int, default=1)
     spanet.add_argument("--tensor-dim", type=int, default=32)
-    spanet.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
-    spanet.add_argument("--no-progress", action="store_true")
     spanet.set_defaults(handler=execute)
+
+    from pairhunt.train.abc_model import AbcConfig
+
+    defaults = AbcConfig()
+    abc = kinds.add_parser("abc", help="unsupervised ABC model (background events only)",
+                           description="ABC: assign jets to two identical parents and ISR by making the two candidates "
+                           "alike in an autoencoder's latent space; its reconstruction error is the anomaly score. "
+                           "Train on background only (weighted generated QCD or data), never on signal.")
+    abc.add_argument("--topology", default="pair_abc", help="shipped topology name or YAML (default pair_abc)")
+    abc.add_argument("--data", nargs="+", required=True, help="background ROOT files (genWeight used when present)")
+    abc.add_argument("-o", "--output", required=True, help="run directory")
+    abc.add_argument("--max-events", type=int, help="read at most this many events per file")
+    add_training_options(abc, learning_rate=1e-3, batch_size=256)
+    abc.add_argument("--dim", type=int, default=defaults.dim)
+    abc.add_argument("--heads", type=int, default=defaults.heads)
+    abc.add_argument("--layers", type=int, default=defaults.layers, help="ABC layers")
+    abc.add_argument("--latent", type=int, default=defaults.latent, help="autoencoder latent dimension")
+    abc.add_argument("--temperature", type=float, default=defaults.temperature, help="category softmax temperature")
+    for term in ("reconstruction", "distance", "margin", "isr"):
+        abc.add_argument(f"--{term}-weight", type=float, default=getattr(defaults, f"{term}_weight"), help=f"weight of the {term} loss")
+    abc.add_argument("--margin", type=float, default=defaults.margin, help="latent distance random pairs are pushed beyond")
+    abc.set_defaults(handler=execute)
+
+
+def add_training_options(parser: argparse.ArgumentParser, learning_rate: float, batch_size: int) -> None:
+    """Options every model kind shares: optimisation, seed, threads, resume, progress."""
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--learning-rate", type=float, default=learning_rate)
+    parser.add_argument("--validation-fraction", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    parser.add_argument("--no-progress", action="store_true")

@@ -22,6 +22,7 @@ from pairhunt.padding import to_padded
 from pairhunt.topology import Topology
 
 TRUTH = ("truthParent", "truthProduct")
+WEIGHT = "genWeight"
 
 
 @dataclass
@@ -33,6 +34,7 @@ class TrainingData:
     targets: np.ndarray  # [E, P, K]
     multiplicity: np.ndarray  # [E] objects passing the selection (before keeping N)
     global_features: np.ndarray | None = None  # [E, G]
+    weights: np.ndarray | None = None  # [E] event weights (genWeight) when the files have them
     regressions: dict[str, np.ndarray] = field(default_factory=dict)
     classifications: dict[str, np.ndarray] = field(default_factory=dict)
     kinematics: JetInputs | None = None  # for the baselines on the same events
@@ -56,6 +58,7 @@ class TrainingData:
             targets=self.targets[rows],
             multiplicity=self.multiplicity[rows],
             global_features=take(self.global_features),
+            weights=take(self.weights),
             regressions={k: v[rows] for k, v in self.regressions.items()},
             classifications={k: v[rows] for k, v in self.classifications.items()},
             kinematics=kinematics,
@@ -82,12 +85,18 @@ def _targets(jets: JetInputs, parent: ak.Array, product: ak.Array, topology: Top
 
 
 def from_nanoaod(
-    paths: list[str | Path], topology: Topology, max_events: int | None = None, min_jets: int | None = None
+    paths: list[str | Path],
+    topology: Topology,
+    max_events: int | None = None,
+    min_jets: int | None = None,
+    require_truth: bool = True,
 ) -> TrainingData:
-    """Events of generated files with truth labels, selected as the processor selects them.
+    """Events of NanoAOD-like files, selected as the processor selects them.
 
     ``min_jets`` lowers the jet-count requirement for training only: events with fewer jets
     than the topology needs still teach the model their complete parents (partial events).
+    Supervised training needs the truth branches of `pairhunt generate`; unsupervised training
+    (``require_truth=False``, ABC) reads any file, real collision data included.
     """
     if min_jets is not None:
         topology = topology.with_selection(min_count=min_jets)
@@ -99,22 +108,28 @@ def from_nanoaod(
             tree = handle["Events"]
             names = [k for k in tree.keys() if k.startswith(f"{collection}_")]
             missing = [f"{collection}_{t}" for t in TRUTH if f"{collection}_{t}" not in names]
-            if missing:
+            if missing and require_truth:
                 raise PairhuntError(f"{path}: no truth branches {missing}; train on files from `pairhunt generate`")
+            names += [WEIGHT] if WEIGHT in tree.keys() else []
             arrays.append(tree.arrays(names, entry_stop=max_events))
     raw = ak.concatenate(arrays)
-    jets = ak.zip({name.removeprefix(f"{collection}_"): raw[name] for name in raw.fields})
+    jets = ak.zip({name.removeprefix(f"{collection}_"): raw[name] for name in raw.fields if name != WEIGHT})
     events = ak.zip({collection: jets}, depth_limit=1)
     cutflow = Cutflow(np.ones(len(events)))
     names = [f.name for f in jet_input.features]
     inputs, selected = select_jets(events, jet_input, cutflow, names)
-    order = _kept_order(events[collection], inputs, selected)
-    targets = _targets(inputs, order.truthParent, order.truthProduct, topology)
+    if "truthParent" in jets.fields and "truthProduct" in jets.fields:
+        order = _kept_order(events[collection], inputs, selected)
+        targets = _targets(inputs, order.truthParent, order.truthProduct, topology)
+    else:
+        targets = np.full((inputs.n_events, topology.n_parents, topology.max_products), -1, dtype=np.int64)
+    weights = ak.to_numpy(raw[WEIGHT][selected]).astype(np.float64) if WEIGHT in raw.fields else None
     return TrainingData(
         features=inputs.feature_matrix(names),
         mask=inputs.mask,
         targets=targets,
         multiplicity=inputs.multiplicity,
+        weights=weights,
         kinematics=inputs,
     )
 

@@ -1,4 +1,5 @@
-"""Export a trained run to ONNX with a dynamic jet axis and the pairhunt contract in its metadata.
+"""Export a trained run (SPA-NET or ABC) to ONNX with a dynamic jet axis and the pairhunt
+contract in its metadata.
 
 The dynamo exporter (``torch.onnx.export(..., dynamo=True)``) keeps the jet axis symbolic;
 torch's legacy exporter would freeze it at the traced size. Normalisation lives in the graph.
@@ -11,7 +12,6 @@ from pathlib import Path
 import torch
 
 from pairhunt.contract import METADATA_KEY, ModelContract
-from pairhunt.train.model import AssignmentModel
 from pairhunt.train.trainer import load_run
 
 OPSET = 18
@@ -20,24 +20,22 @@ OPSET = 18
 class _Exportable(torch.nn.Module):
     """Positional inputs and a fixed tuple of outputs, as ONNX wants them."""
 
-    def __init__(self, model: AssignmentModel, output_names: list[str]):
+    def __init__(self, model: torch.nn.Module, output_names: list[str]):
         super().__init__()
         self.model = model
         self.output_names = output_names
 
     def forward(self, jets, mask, globals_=None):
-        outputs = self.model(jets, mask, globals_)
+        outputs = self.model(jets, mask) if globals_ is None else self.model(jets, mask, globals_)
         return tuple(outputs[name] for name in self.output_names)
 
 
-def example_inputs(model: AssignmentModel, n_features: int, n_globals: int, batch: int = 3, n_jets: int = 10):
+def example_inputs(n_features: int, n_globals: int = 0, batch: int = 3, n_jets: int = 10) -> tuple[torch.Tensor, ...]:
+    """Tracing inputs: random jets, one event with two padded jets, globals when the model has them."""
     jets = torch.randn(batch, n_jets, n_features)
     mask = torch.ones(batch, n_jets, dtype=torch.bool)
     mask[0, n_jets - 2 :] = False
-    inputs = [jets, mask]
-    if model.has_globals:
-        inputs.append(torch.randn(batch, n_globals))
-    return tuple(inputs)
+    return (jets, mask, torch.randn(batch, n_globals)) if n_globals else (jets, mask)
 
 
 def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best.pt") -> ModelContract:
@@ -45,13 +43,15 @@ def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best.
     import onnx
 
     model, topology, meta = load_run(run_dir, checkpoint)
+    n_globals = len(meta.get("global_normalisation", {}).get("mean", []))
+    has_globals = getattr(model, "has_globals", False)
+    args = example_inputs(len(meta["features"]), n_globals if has_globals else 0)
     with torch.no_grad():
-        names = list(model(*example_inputs(model, len(meta["features"]), len(meta.get("global_normalisation", {}).get("mean", [])))).keys())
+        names = list(model(*args).keys())
     wrapper = _Exportable(model, names).eval()
-    args = example_inputs(model, len(meta["features"]), len(meta.get("global_normalisation", {}).get("mean", [])))
     batch, jets = torch.export.Dim("batch", min=1, max=1_000_000), torch.export.Dim("jets", min=2, max=64)
-    shapes = [{0: batch, 1: jets}, {0: batch, 1: jets}] + ([{0: batch}] if model.has_globals else [])
-    input_names = ["jets", "mask"] + (["globals"] if model.has_globals else [])
+    shapes = [{0: batch, 1: jets}, {0: batch, 1: jets}] + ([{0: batch}] if has_globals else [])
+    input_names = ["jets", "mask"] + (["globals"] if has_globals else [])
     program = torch.onnx.export(
         wrapper, args, dynamo=True, dynamic_shapes=tuple(shapes), input_names=input_names,
         output_names=names, opset_version=OPSET, verbose=False,
@@ -60,7 +60,7 @@ def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best.
     output.parent.mkdir(parents=True, exist_ok=True)
     program.save(str(output))
     contract = ModelContract(
-        kind="spanet",
+        kind=meta["kind"],
         topology=meta["topology"],
         features=meta["features"],
         normalisation=meta["normalisation"],

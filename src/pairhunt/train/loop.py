@@ -1,0 +1,186 @@
+"""The training loop every pairhunt model shares: seeded split, AdamW with warm-up and cosine
+decay, a progress bar, validation each epoch, best and last checkpoints, resume; on CUDA when
+torch sees a GPU, on the CPU otherwise.
+
+A run directory holds ``config.json`` (model kind, topology, features, normalisation, model and
+training settings), ``last.pt`` (to resume), ``best.pt`` (best validation ``monitor``) and
+``history.json`` (losses and validation metrics per epoch). Subclasses supply the model, the
+training tensors, the batch loss and the validation metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pairhunt.errors import PairhuntError
+from pairhunt.topology import Topology
+from pairhunt.train.data import TrainingData
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; ``seed`` fixes the split, initialisation and batch order."""
+
+    epochs: int = 20
+    batch_size: int = 512
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    validation_fraction: float = 0.1
+    detection_weight: float = 0.5
+    seed: int = 1
+    threads: int = 2
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def warmup_cosine(step: int, total: int, warmup_fraction: float = 0.05) -> float:
+    """Learning-rate factor: linear warm-up, then cosine decay to zero at ``total`` steps.
+
+    A pure function of the step, so a resumed run with more epochs simply stretches it.
+    """
+    warmup = max(1, int(warmup_fraction * total))
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def masked_stats(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation per feature over real objects."""
+    real = values[mask]
+    return real.mean(axis=0), real.std(axis=0)
+
+
+def device() -> torch.device:
+    """CUDA when torch sees a GPU, the CPU otherwise."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class RunTrainer:
+    """One training run; ``fit`` trains the remaining epochs and writes the run directory.
+
+    ``monitor`` names the validation metric (higher is better) that selects ``best.pt``.
+    """
+
+    kind: str
+    monitor: str
+
+    def __init__(self, topology: Topology, data: TrainingData, run_dir: str | Path, config: TrainConfig):
+        if len(data) < 2:
+            raise PairhuntError("need at least two events to train")
+        self.topology, self.config = topology, config
+        self.run_dir = Path(run_dir)
+        seed_everything(config.seed)
+        torch.set_num_threads(config.threads)
+        self.validation, self.train = data.split(config.validation_fraction, config.seed)
+        self.meta = self._metadata(self.train)
+        self.device = device()
+        self.model = self.build_model().to(self.device)
+        self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        steps = max(config.epochs * math.ceil(len(self.train) / config.batch_size), 1)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimiser, lambda step: warmup_cosine(step, steps))
+        self.history: list[dict] = []
+        self.epoch = 0
+        self.best = -math.inf
+
+    def _metadata(self, data: TrainingData) -> dict:
+        mean, std = masked_stats(data.features, data.mask)
+        return {
+            "kind": self.kind,
+            "topology": self.topology.to_dict(),
+            "features": [f.name for f in self.topology.jets.features],
+            "normalisation": {"mean": mean.tolist(), "std": std.tolist()},
+            "training": asdict(self.config),
+            "events": {"train": len(data), "validation": len(self.validation)},
+        }
+
+    def build_model(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def train_tensors(self) -> dict[str, torch.Tensor]:
+        """Training-set tensors, indexed by event along their first axis."""
+        raise NotImplementedError
+
+    def batch_loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+        """Scalar loss to minimise and its parts (detached) for the log."""
+        raise NotImplementedError
+
+    def validate(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def fit(self, progress: bool = True) -> list[dict]:
+        """Train the remaining epochs; returns the history."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.json").write_text(json.dumps(self.meta, indent=2) + "\n")
+        tensors = {k: v.to(self.device) for k, v in self.train_tensors().items()}
+        n_batches = math.ceil(len(self.train) / self.config.batch_size)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[status]}"))
+        with Progress(*columns, disable=not progress) as bar:
+            while self.epoch < self.config.epochs:
+                task = bar.add_task(f"epoch {self.epoch + 1}/{self.config.epochs}", total=n_batches, status="")
+                generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
+                order = torch.randperm(len(self.train), generator=generator).to(self.device)
+                self.model.train()
+                start, sums = time.perf_counter(), {}
+                for b in range(n_batches):
+                    rows = order[b * self.config.batch_size : (b + 1) * self.config.batch_size]
+                    total, parts = self.batch_loss({k: v[rows] for k, v in tensors.items()}, generator)
+                    self.optimiser.zero_grad()
+                    total.backward()
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+                    self.optimiser.step()
+                    self.schedule.step()
+                    for name, value in {"loss": total.detach(), **parts}.items():
+                        sums[name] = sums.get(name, 0.0) + float(value)
+                    bar.update(task, advance=1, status=f"loss {sums['loss'] / (b + 1):.3f}")
+                self.epoch += 1
+                record = {"epoch": self.epoch, "seconds": round(time.perf_counter() - start, 1)}
+                record.update({k: v / n_batches for k, v in sums.items()})
+                record.update({f"val_{k}": v for k, v in self.validate().items()})
+                self.history.append(record)
+                bar.update(task, status=f"{self.monitor} {record[self.monitor]:.3f}")
+                self._checkpoint(record)
+        return self.history
+
+    def _state(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "epoch": self.epoch,
+            "best": self.best,
+            "history": self.history,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def _checkpoint(self, record: dict) -> None:
+        state = self._state()
+        torch.save(state, self.run_dir / "last.pt")
+        if record[self.monitor] > self.best:
+            self.best = record[self.monitor]
+            state["best"] = self.best
+            torch.save(state, self.run_dir / "best.pt")
+        (self.run_dir / "history.json").write_text(json.dumps(self.history, indent=2) + "\n")
+
+    def resume(self) -> None:
+        """Continue from ``last.pt`` of the run directory."""
+        path = self.run_dir / "last.pt"
+        if not path.is_file():
+            raise PairhuntError(f"nothing to resume: {path} does not exist")
+        state = torch.load(path, weights_only=False, map_location=self.device)
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
+        torch.set_rng_state(state["torch_rng"].cpu())
