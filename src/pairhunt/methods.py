@@ -12,6 +12,7 @@ BASELINES = {
     "chi2": lambda: Chi2(),
     "chi2_btag": lambda: Chi2(name="chi2_btag", btag_aware=True),
     "mass_asymmetry": lambda: MassAsymmetry(),
+    "mass_asymmetry_6": lambda: MassAsymmetry(name="mass_asymmetry_6", max_jets=6),
 }
 
 DEFAULT_METHODS = {"ttbar_allhad": ("chi2",), "pair_3body": ("mass_asymmetry",), "pair_abc": ("mass_asymmetry",)}
@@ -20,7 +21,8 @@ DEFAULT_METHODS = {"ttbar_allhad": ("chi2",), "pair_3body": ("mass_asymmetry",),
 def make_method(spec: str, threads: int = 1) -> AssignmentMethod:
     """A method from its spec.
 
-    ``chi2``, ``chi2_btag``, ``mass_asymmetry``: the baselines; ``NAME=MODEL``: an ONNX model
+    ``chi2``, ``chi2_btag``, ``mass_asymmetry`` (all kept jets), ``mass_asymmetry_6`` (the
+    leading six): the baselines; ``NAME=MODEL``: an ONNX model
     (a path or a model shipped in pairhunt.models, SPA-NET or ABC by its metadata) reported as
     NAME; ``path/model.onnx``: the same with the file's stem as name.
     """

@@ -53,6 +53,15 @@ def method_spectrum(hists: dict[str, hist.Hist], method: str, datasets: dict[str
     return Spectrum(np.asarray(h.axes["mass"].edges, dtype=np.float64), values, variances)
 
 
+def summed_2d(h: hist.Hist, method: str, datasets: dict[str, float]) -> hist.Hist | None:
+    """Scaled sum over datasets of a (dataset, method, x, y) histogram; None when it is empty."""
+    if method not in h.axes["method"]:
+        return None
+    parts = [h[{"dataset": d, "method": method}] * f for d, f in datasets.items() if d in h.axes["dataset"]]
+    summed = sum(parts[1:], parts[0]) if parts else None
+    return summed if summed is not None and summed.values().sum() > 0 else None
+
+
 def parse_scaled(specs: list[str]) -> dict[str, float]:
     """``["qcd:2.5", "data"]`` -> ``{"qcd": 2.5, "data": 1.0}``."""
     out = {}
@@ -94,14 +103,7 @@ def hunt_in_run(
         if strengths:
             extra["injection"] = injection_test(background, template, list(strengths), options.get("resolution", 0.1), options.get("fit_range"))
     hunt = bump_hunt(data, **options)
-    two_d = {}
     everything = {**datasets, **(signal or {})}
-    first = next(iter(everything))
-    for name in ("m1_m2", "mass_score"):
-        h = hists[name]
-        if first in h.axes["dataset"] and method in h.axes["method"]:
-            summed = sum(h[{"dataset": d, "method": method}] * f for d, f in everything.items() if d in h.axes["dataset"])
-            if summed.sum().value > 0:
-                two_d[name] = summed
+    two_d = {name: summed_2d(hists[name], method, everything) for name in ("m1_m2", "mass_score")}
     label = f"{method}: {' + '.join(everything)}" + (f", score >= {score_min:g}" if score_min is not None else "")
-    return write_report(hunt, Path(outdir), label, extra, two_d)
+    return write_report(hunt, Path(outdir), label, extra, {k: v for k, v in two_d.items() if v is not None})

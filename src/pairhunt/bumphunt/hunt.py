@@ -11,6 +11,7 @@ from pairhunt.bumphunt.dijet import SQRT_S
 from pairhunt.bumphunt.fit import FitChoice, choose_fit
 from pairhunt.bumphunt.scan import WIDTHS, GlobalSignificance, ScanResult, global_significance, scan
 from pairhunt.bumphunt.spectrum import Spectrum
+from pairhunt.errors import PairhuntError
 
 DEFAULT_RESOLUTION = 0.1  # sigma_m / m
 
@@ -66,8 +67,8 @@ def bump_hunt(
 
 def inject(background: Spectrum, signal: Spectrum, strength: float) -> Spectrum:
     """``background + strength * signal`` (same binning), variances adding as weights squared."""
-    if not np.allclose(background.edges, signal.edges):
-        raise ValueError("background and signal spectra must share their binning")
+    if background.edges.shape != signal.edges.shape or not np.allclose(background.edges, signal.edges):
+        raise PairhuntError("background and signal spectra must share their binning")
     return Spectrum(background.edges, background.values + strength * signal.values, background.variances + strength**2 * signal.variances)
 
 

@@ -12,7 +12,8 @@ def execute(args: argparse.Namespace) -> int:
 
     config = DemoConfig(
         output=args.output, qcd_events=args.qcd_events, signal_events=args.signal_events,
-        signal_mass=args.signal_mass, injected_events=args.injected_events, workers=args.workers,
+        signal_mass=args.signal_mass, background_events=args.background_events,
+        injected_events=args.injected_events, workers=args.workers,
         seed=args.seed, pseudo_experiments=args.pseudo_experiments, progress=not args.no_progress,
     )
     run_demo(config)
@@ -39,6 +40,7 @@ def register(subparsers) -> None:
     parser.add_argument("--qcd-events", type=int, default=defaults.qcd_events, help=f"QCD events to generate (default {defaults.qcd_events})")
     parser.add_argument("--signal-events", type=int, default=defaults.signal_events, help=f"signal events to generate (default {defaults.signal_events})")
     parser.add_argument("--signal-mass", type=float, default=defaults.signal_mass, help=f"gluino mass in GeV (default {defaults.signal_mass:g})")
+    parser.add_argument("--background-events", type=float, default=defaults.background_events, help=f"QCD events in the pseudo-data (default {defaults.background_events:g})")
     parser.add_argument("--injected-events", type=float, default=defaults.injected_events, help=f"signal events in the pseudo-data (default {defaults.injected_events:g})")
     parser.add_argument("--workers", type=int, default=defaults.workers, help=f"processes (default {defaults.workers})")
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"seed of generation and pseudo-experiments (default {defaults.seed})")

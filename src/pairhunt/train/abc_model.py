@@ -112,6 +112,12 @@ def four_momenta(jets: torch.Tensor, index: dict[str, int]) -> torch.Tensor:
     return torch.stack([px, py, pz, energy], dim=-1)
 
 
+def hard_categories(probabilities: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """One-hot argmax category of every real jet, ``[B, N, 3]``."""
+    hard = F.one_hot(probabilities.argmax(dim=-1), len(CATEGORIES)).to(probabilities.dtype)
+    return hard * mask.unsqueeze(-1).to(probabilities.dtype)
+
+
 def random_categories(mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """One-hot categories drawn uniformly for every real jet, ``[B, N, 3]``."""
     drawn = torch.randint(len(CATEGORIES), mask.shape, generator=generator).to(mask.device)
@@ -176,25 +182,34 @@ class AbcModel(nn.Module):
     def forward(self, jets: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Category probabilities and the anomaly score of the hard (argmax) assignment."""
         probabilities, normalised = self.encode_jets(jets, mask)
-        hard = F.one_hot(probabilities.argmax(dim=-1), len(CATEGORIES)).to(jets.dtype) * mask.unsqueeze(-1).to(jets.dtype)
+        hard = hard_categories(probabilities, mask)
         _, error = self.autoencode(self.parent_candidates(normalised, hard, four_momenta(jets, self.index)))
         return {"category_probabilities": probabilities, "anomaly_score": error.mean(dim=-1)}
 
     def losses(self, jets: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Per-event loss terms of the soft assignment, ``{name: [B]}``, unweighted."""
+        """Per-event loss terms of the soft assignment, ``{name: [B]}``, unweighted.
+
+        (Hard candidates with soft gradients, straight-through, collapsed here: every jet went
+        to one category.)
+        """
         probabilities, normalised = self.encode_jets(jets, mask)
+        return self.loss_terms(probabilities, normalised, jets, random_categories(mask, generator))
+
+    def loss_terms(
+        self, assignment: torch.Tensor, normalised: torch.Tensor, jets: torch.Tensor, random_weights: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Reconstruction, latent distance, random-pair margin and ISR transverse-energy fraction."""
         p4 = four_momenta(jets, self.index)
-        latent, error = self.autoencode(self.parent_candidates(normalised, probabilities, p4))
-        random_weights = random_categories(mask, generator)
+        latent, error = self.autoencode(self.parent_candidates(normalised, assignment, p4))
         random_latent, _ = self.autoencode(self.parent_candidates(normalised, random_weights, p4))
         distance = ((latent[:, 0] - latent[:, 1]) ** 2).sum(dim=-1)
         random_distance = ((random_latent[:, 0] - random_latent[:, 1]) ** 2).sum(dim=-1).add(1e-9).sqrt()
-        pt = torch.expm1(jets[..., self.index["log_pt"]]) * mask.to(jets.dtype)
+        pt = torch.expm1(jets[..., self.index["log_pt"]]) * (assignment.sum(dim=-1) > 0).to(jets.dtype)
         return {
             "reconstruction": error.mean(dim=-1),
             "distance": distance,
             "margin": F.relu(self.config.margin - random_distance) ** 2,
-            "isr": (probabilities[..., -1] * pt).sum(dim=1) / pt.sum(dim=1).clamp_min(1e-6),
+            "isr": (assignment[..., -1] * pt).sum(dim=1) / pt.sum(dim=1).clamp_min(1e-6),
         }
 
     def weighted_total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -1,0 +1,168 @@
+"""The ABC model: symmetries, training, export parity, and the shipped model in the processor."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs the 'train' extra")
+
+from pairhunt.abc_assignment import AbcAssignment, hard_assignment  # noqa: E402
+from pairhunt.errors import PairhuntError  # noqa: E402
+from pairhunt.methods import make_method  # noqa: E402
+from pairhunt.onnx_assignment import OnnxAssignment  # noqa: E402
+from pairhunt.processors import PairProcessor  # noqa: E402
+from pairhunt.runner import normalise_files, run_fileset  # noqa: E402
+from pairhunt.topology import load_topology  # noqa: E402
+from pairhunt.train.abc_model import AbcConfig, AbcModel, random_categories  # noqa: E402
+from pairhunt.train.abc_trainer import AbcTrainer  # noqa: E402
+from pairhunt.train.data import from_nanoaod  # noqa: E402
+from pairhunt.train.export import export_run  # noqa: E402
+from pairhunt.train.loop import TrainConfig  # noqa: E402
+from pairhunt.train.trainer import load_run  # noqa: E402
+
+FEATURES = ["log_pt", "eta", "sin_phi", "cos_phi", "log_mass"]
+SMALL = AbcConfig(dim=16, heads=2, layers=2)
+# the generated QCD fixture is small: loosen the selection so a few hundred events train
+LOOSE = {"ht_min": 0.0, "min_count": 4}
+
+
+def random_jets(batch: int, n_jets: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plausible unnormalised jet features and a mask with some padding."""
+    g = torch.Generator().manual_seed(seed)
+    phi = torch.rand(batch, n_jets, generator=g) * 6.28
+    jets = torch.stack(
+        [
+            torch.log1p(30 + 400 * torch.rand(batch, n_jets, generator=g)),
+            torch.randn(batch, n_jets, generator=g),
+            torch.sin(phi),
+            torch.cos(phi),
+            torch.log1p(5 + 30 * torch.rand(batch, n_jets, generator=g)),
+        ],
+        dim=-1,
+    )
+    mask = torch.ones(batch, n_jets, dtype=torch.bool)
+    mask[0, -2:] = False
+    return jets * mask.unsqueeze(-1), mask
+
+
+def small_model(seed: int = 0) -> AbcModel:
+    torch.manual_seed(seed)
+    mean = torch.tensor([5.0, 0.0, 0.0, 0.0, 2.5])
+    std = torch.tensor([0.7, 1.2, 0.7, 0.7, 0.6])
+    return AbcModel(FEATURES, SMALL, mean, std, [[6.5, 5.5, 3.0], [0.5, 0.8, 1.5]]).eval()
+
+
+def test_layers_are_equivariant_under_jet_permutations():
+    model = small_model()
+    jets, mask = random_jets(4, 9)
+    perm = torch.randperm(9, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = model(jets, mask)
+        shuffled = model(jets[:, perm], mask[:, perm])
+    torch.testing.assert_close(shuffled["category_probabilities"], out["category_probabilities"][:, perm], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(shuffled["anomaly_score"], out["anomaly_score"], atol=1e-5, rtol=1e-5)
+
+
+def test_losses_are_symmetric_under_parent_swap():
+    model = small_model()
+    jets, mask = random_jets(4, 8)
+    with torch.no_grad():
+        probabilities, normalised = model.encode_jets(jets, mask)
+        random = random_categories(mask, torch.Generator().manual_seed(2))
+        terms = model.loss_terms(probabilities, normalised, jets, random)
+        swapped = model.loss_terms(probabilities[..., [1, 0, 2]], normalised, jets, random[..., [1, 0, 2]])
+    for name in terms:
+        torch.testing.assert_close(swapped[name], terms[name], atol=1e-6, rtol=1e-5)
+
+
+def test_the_model_needs_the_kinematic_features():
+    with pytest.raises(PairhuntError, match="log_mass"):
+        AbcModel(FEATURES[:4], SMALL, torch.zeros(4), torch.ones(4), [[0.0] * 3, [1.0] * 3])
+
+
+def test_hard_assignment_is_the_argmax_with_isr_and_padding_unassigned():
+    probabilities = np.array([[[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.6, 0.3, 0.1], [0.9, 0.05, 0.05]]])
+    mask = np.array([[True, True, True, True, False]])
+    assignment = hard_assignment(probabilities, mask)
+    assert assignment.parent.tolist() == [[0, 1, -1, 0, -1]]
+    assert assignment.product.tolist() == [[0, 0, -1, 1, -1]]
+    assert not assignment.fixed_multiplicity
+
+
+@pytest.fixture(scope="module")
+def qcd_data(generated):
+    return from_nanoaod([generated["qcd"]], load_topology("pair_abc").with_selection(**LOOSE), require_truth=False)
+
+
+@pytest.fixture(scope="module")
+def trained(qcd_data, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("abc_run")
+    topology = load_topology("pair_abc").with_selection(**LOOSE)
+    trainer = AbcTrainer(topology, qcd_data, run_dir, SMALL, TrainConfig(epochs=8, batch_size=32, learning_rate=3e-3, seed=4))
+    return run_dir, trainer.fit(progress=False)
+
+
+def test_background_files_carry_their_event_weights(qcd_data):
+    assert qcd_data.weights is not None and len(qcd_data.weights) == len(qcd_data) > 50
+    assert np.all(qcd_data.weights > 0) and qcd_data.weights.std() > 0
+
+
+def test_a_short_training_lowers_every_loss_term(trained):
+    _, history = trained
+    first, last = history[0], history[-1]
+    for term in ("loss", "reconstruction", "distance", "margin", "isr"):
+        assert last[term] < first[term], (term, first[term], last[term])
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    run_dir, _ = trained
+    path = tmp_path_factory.mktemp("abc_onnx") / "abc.onnx"
+    contract = export_run(run_dir, path)
+    assert contract.kind == "abc" and contract.outputs == ["category_probabilities", "anomaly_score"]
+    return path
+
+
+@pytest.mark.parametrize("n_jets", [6, 8, 10, 13])
+def test_export_parity_for_several_jet_counts(trained, exported, n_jets):
+    run_dir, _ = trained
+    path = exported
+    model, _, _ = load_run(run_dir)
+    jets, mask = random_jets(5, n_jets, seed=n_jets)
+    with torch.no_grad():
+        expected = model(jets, mask)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    probabilities, score = session.run(None, {"jets": jets.numpy(), "mask": mask.numpy()})
+    np.testing.assert_allclose(probabilities, expected["category_probabilities"].numpy(), atol=1e-4)
+    np.testing.assert_allclose(score, expected["anomaly_score"].numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_a_model_of_the_other_kind_is_a_clear_error():
+    topology = load_topology("pair_abc")
+    with pytest.raises(PairhuntError, match="'abc' model"):
+        OnnxAssignment(model="pair_abc").required_features(topology)
+    with pytest.raises(PairhuntError, match="'spanet' model"):
+        AbcAssignment(model="ttbar_allhad").required_features(load_topology("ttbar_allhad"))
+
+
+def test_shipped_model_through_the_runner(generated):
+    """ABC and mass asymmetry on signal and QCD: masses, scores and the (mass, score) histogram."""
+    topology = load_topology("pair_abc").with_selection(ht_min=500.0)
+    methods = [make_method("abc=pair_abc"), make_method("mass_asymmetry")]
+    assert isinstance(methods[0], AbcAssignment)
+    fileset = {"gluino": normalise_files([str(generated["gluino"])]), "qcd": normalise_files([str(generated["qcd"])])}
+    result = run_fileset(fileset, PairProcessor(topology, methods), executor="futures", workers=2, progress=False)
+    hists = result.output["hists"]
+    for dataset in fileset:
+        selected = result.output["cutflow"][dataset]["events"]["HT > 500 GeV"]
+        assert selected > 0
+        abc_events = hists["mass_average"][{"dataset": dataset, "method": "abc"}].sum().value
+        scores = hists["mass_score"][{"dataset": dataset, "method": "abc"}].sum(flow=True).value
+        assert scores == pytest.approx(abc_events) and abc_events > 0
+    assert "mass_asymmetry" not in hists["score"].axes["method"]  # no score, no entries
+    # signal reconstructs far above the QCD average mass
+    masses = {d: hists["mass_average"][{"dataset": d, "method": "abc"}] for d in fileset}
+    mean = {d: np.average(h.axes[0].centers, weights=h.values()) for d, h in masses.items()}
+    assert mean["gluino"] > 600.0 > mean["qcd"]
