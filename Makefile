@@ -18,12 +18,9 @@ install: $(PYTHON)
 
 DEMO := pairhunt-demo
 
-# generate ttbar, reconstruct it with the shipped SPA-NET model and chi2, score both against truth
+# generate QCD + gluinos, reconstruct with the shipped ABC model and mass asymmetry, bump-hunt
 demo: install
-	$(VENV)/bin/pairhunt generate ttbar --events 5000 --workers 2 --seed 1 --output $(DEMO)/ttbar.root
-	echo '{"ttbar": ["ttbar.root"]}' > $(DEMO)/fileset.json
-	$(VENV)/bin/pairhunt run $(DEMO)/fileset.json -o $(DEMO)/run --method spanet=ttbar_allhad --method chi2
-	$(VENV)/bin/pairhunt evaluate $(DEMO)/run $(DEMO)/fileset.json
+	$(VENV)/bin/pairhunt demo --output $(DEMO)
 
 test: install
 	$(PYTHON) -m pytest
