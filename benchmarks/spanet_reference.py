@@ -18,6 +18,12 @@ that venv, nothing of SPANet is changed); its data loader needs at least one wor
     spanet-venv/bin/python -m spanet.predict spanet_logs/ttbar/version_0 predicted.h5 -tf test.h5
     # 3. score both with pairhunt's definitions
     python benchmarks/spanet_reference.py score test.h5 predicted.h5 --output benchmarks/results/spanet_reference
+
+On SPANet's own example file, the 80/20 split of ``benchmarks/spanet_example.py`` (same seed, same
+events) replaces step 1:
+
+    python benchmarks/spanet_reference.py split-example ../shared/data/spanet_examples/full_hadronic_ttbar_example.h5 \
+        example_train.h5 example_test.h5 --seed 1
 """
 
 from __future__ import annotations
@@ -54,13 +60,30 @@ def convert(source: str, output: str, min_jets: int | None) -> None:
     print(f"wrote {output}: {len(data)} events")
 
 
+def split_example(source: str, train: str, test: str, seed: int) -> None:
+    """SPANet's example file split as ``TrainingData.split(0.8, seed)`` splits it, every dataset copied."""
+    with h5py.File(source) as handle:
+        n_events = len(handle["INPUTS/Source/MASK"])
+        order = np.random.default_rng(seed).permutation(n_events)
+        cut = int(round(0.8 * n_events))
+        for output, rows in ((train, np.sort(order[:cut])), (test, np.sort(order[cut:]))):
+            with h5py.File(output, "w") as out:
+                handle.visititems(lambda name, item: _copy_rows(out, name, item, rows))
+            print(f"wrote {output}: {len(rows)} events")
+
+
+def _copy_rows(out: h5py.File, name: str, item, rows: np.ndarray) -> None:
+    if isinstance(item, h5py.Dataset):
+        out[name] = np.asarray(item)[rows]
+
+
 def slots(handle: h5py.File) -> np.ndarray:
     """``[events, 2, 3]`` jet per slot; spanet 2.1.1 on Python 3.11 names the group ``SpecialKey.Targets``."""
     group = handle["TARGETS"] if "TARGETS" in handle else handle["SpecialKey.Targets"]
     return np.stack([np.stack([np.asarray(group[f"{t}/{q}"]) for q in PRODUCTS], axis=1) for t in ("t1", "t2")], axis=1)
 
 
-def score(test: str, predicted: str, output: str) -> None:
+def score(test: str, predicted: str, output: str, title: str) -> None:
     """pairhunt's efficiency table of SPANet's predictions on the test file."""
     topology = load_topology(TOPOLOGY)
     with h5py.File(test) as t, h5py.File(predicted) as p:
@@ -73,7 +96,7 @@ def score(test: str, predicted: str, output: str) -> None:
     report = {"test_events": int(selected.sum()), "methods": {"spanet_reference": cells}}
     Path(output + ".json").write_text(json.dumps(report, indent=2) + "\n")
     entry = {"methods": report["methods"], "evaluated_events": int(selected.sum()), "join": {}}
-    markdown = markdown_table("SPANet 2.1.1 on pairhunt's ttbar test set", entry, list(cells))
+    markdown = markdown_table(title, entry, list(cells))
     Path(output + ".md").write_text(markdown)
     print(markdown)
 
@@ -85,15 +108,23 @@ def main() -> None:
     c.add_argument("source")
     c.add_argument("output")
     c.add_argument("--min-jets", type=int)
+    e = commands.add_parser("split-example")
+    e.add_argument("source")
+    e.add_argument("train")
+    e.add_argument("test")
+    e.add_argument("--seed", type=int, default=1)
     s = commands.add_parser("score")
     s.add_argument("test")
     s.add_argument("predicted")
     s.add_argument("--output", default="benchmarks/results/spanet_reference")
+    s.add_argument("--title", default="SPANet 2.1.1 on pairhunt's ttbar test set")
     args = parser.parse_args()
     if args.command == "convert":
         convert(args.source, args.output, args.min_jets)
+    elif args.command == "split-example":
+        split_example(args.source, args.train, args.test, args.seed)
     else:
-        score(args.test, args.predicted, args.output)
+        score(args.test, args.predicted, args.output, args.title)
 
 
 if __name__ == "__main__":
