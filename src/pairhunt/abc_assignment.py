@@ -38,14 +38,13 @@ class AbcAssignment(OnnxModel):
     kind = "abc"
     name: str = "abc"
 
-    def assign(self, jets: JetInputs, topology: Topology) -> JetAssignment:
-        self.check(topology)
-        if not (jets.counts > 0).any():
-            empty = JetAssignment.unassigned(jets.n_events, jets.width)
-            empty.fixed_multiplicity = False
-            empty.score = np.full(jets.n_events, np.nan)
-            return empty
-        outputs = self.outputs(jets)
+    def unassigned(self, jets: JetInputs) -> JetAssignment:
+        empty = super().unassigned(jets)
+        empty.fixed_multiplicity = False
+        empty.score = np.full(jets.n_events, np.nan)
+        return empty
+
+    def decode(self, outputs: dict[str, np.ndarray], jets: JetInputs, topology: Topology) -> JetAssignment:
         assignment = hard_assignment(self.output(outputs, "category_probabilities"), jets.mask)
         assignment.score = self.output(outputs, "anomaly_score").astype(np.float64)
         return assignment

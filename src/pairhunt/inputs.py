@@ -2,8 +2,8 @@
 
 Selection follows the topology's assignable input: finite kinematics, pT and |eta| cuts, the
 jet-count window, an optional scalar-sum HT cut, and the leading ``keep`` jets by pT. Every
-rejected event lands in the cutflow; the original position of each kept jet is remembered so per-jet results can be
-written back in the order of the input file's collection.
+rejected event lands in the cutflow; the original position of each kept jet is remembered so
+per-jet results can be written back in the order of the input file's collection.
 """
 
 from __future__ import annotations

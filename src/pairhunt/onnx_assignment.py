@@ -9,6 +9,7 @@ chunk needed ~4 GB); events without jets never reach it.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -79,7 +80,7 @@ def read_contract(path: Path) -> ModelContract:
 
 
 @dataclass
-class OnnxModel:
+class OnnxModel(ABC):
     """An exported pairhunt model of kind ``kind``: its contract and its outputs on selected jets."""
 
     kind = ""
@@ -131,6 +132,21 @@ class OnnxModel:
             raise PairhuntError(f"{self.path}: the model has no output {name!r} (outputs: {sorted(outputs)})")
         return outputs[name]
 
+    def assign(self, jets: JetInputs, topology: Topology) -> JetAssignment:
+        """Check the contract, run the model on the events with jets, decode its outputs."""
+        self.check(topology)
+        if not (jets.counts > 0).any():
+            return self.unassigned(jets)
+        return self.decode(self.outputs(jets), jets, topology)
+
+    def unassigned(self, jets: JetInputs) -> JetAssignment:
+        """The assignment of a chunk in which no event has a jet (the model never runs)."""
+        return JetAssignment.unassigned(jets.n_events, jets.width)
+
+    @abstractmethod
+    def decode(self, outputs: dict[str, np.ndarray], jets: JetInputs, topology: Topology) -> JetAssignment:
+        """The assignment from the model's outputs; each model kind has its own."""
+
 
 @dataclass
 class OnnxAssignment(OnnxModel):
@@ -139,11 +155,6 @@ class OnnxAssignment(OnnxModel):
     kind = "spanet"
     name: str = "spanet"
 
-    def assign(self, jets: JetInputs, topology: Topology) -> JetAssignment:
-        self.check(topology)
-        if not (jets.counts > 0).any():
-            return JetAssignment.unassigned(jets.n_events, jets.width)
-        outputs = self.outputs(jets)
+    def decode(self, outputs: dict[str, np.ndarray], jets: JetInputs, topology: Topology) -> JetAssignment:
         scores = [self.output(outputs, f"assignment_{p}") for p in topology.parents]
-        slots = decode_greedy(scores, jets.mask)
-        return JetAssignment.from_slots(slots, jets.width)
+        return JetAssignment.from_slots(decode_greedy(scores, jets.mask), jets.width)
