@@ -166,3 +166,15 @@ def test_bumphunt_command_on_a_run_directory(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["bumphunt", str(tmp_path / "nowhere")])
     assert exit_info.value.code == 2
+
+
+def test_injected_event_counts_stay_counts_and_weighted_templates_scale_their_weights():
+    background = unweighted(np.round(smooth(30_000)))
+    signal = Spectrum(EDGES, bump(300.0), bump(300.0))
+    as_counts = inject(background, signal, 2.0, counts=True)
+    np.testing.assert_allclose(as_counts.variances, as_counts.values)
+    np.testing.assert_allclose(as_counts.effective_counts().sum(), background.values.sum() + 600.0)
+    as_weights = inject(background, signal, 2.0)
+    np.testing.assert_allclose(as_weights.variances, background.variances + 4.0 * signal.variances)
+    rows = injection_test(background, signal, [1.0, 2.0, 4.0], resolution=0.07, counts=True)
+    assert rows[0]["local_significance"] < rows[1]["local_significance"] < rows[2]["local_significance"]

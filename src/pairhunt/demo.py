@@ -132,7 +132,7 @@ def hunt_method(config: DemoConfig, run_dir: Path, method: str) -> dict[str, Pat
     rng = np.random.default_rng(config.seed)
     data, background, signal, description = pseudo_data(background_mc, signal_mc, config.background_events, config.injected_events, rng)
     hunt = bump_hunt(data, config.resolution, pseudo_experiments=config.pseudo_experiments, seed=config.seed, progress=config.progress)
-    description["injection"] = injection_test(background, signal, list(config.strengths), config.resolution)
+    description["injection"] = injection_test(background, signal, list(config.strengths), config.resolution, counts=True)
     both = {BACKGROUND: 1.0, SIGNAL: 1.0}
     two_d = {name: summed_2d(hists[name], method, both) for name in ("m1_m2", "mass_score")}
     label = f"{method}: {config.background_events:g} QCD + {config.injected_events:g} gluino events"

@@ -65,11 +65,18 @@ def bump_hunt(
     return BumpHunt(choice, result, global_, resolution)
 
 
-def inject(background: Spectrum, signal: Spectrum, strength: float) -> Spectrum:
-    """``background + strength * signal`` (same binning), variances adding as weights squared."""
+def inject(background: Spectrum, signal: Spectrum, strength: float, counts: bool = False) -> Spectrum:
+    """``background + strength * signal`` (same binning).
+
+    Weighted templates (``counts=False``): the strength scales the signal's weights, so its
+    variances scale as strength squared. Expected event counts (``counts=True``, pseudo-data): the
+    strength scales the number of events, and the sum is counts again (variance = value).
+    """
     if background.edges.shape != signal.edges.shape or not np.allclose(background.edges, signal.edges):
         raise PairhuntError("background and signal spectra must share their binning")
-    return Spectrum(background.edges, background.values + strength * signal.values, background.variances + strength**2 * signal.variances)
+    values = background.values + strength * signal.values
+    variances = values.copy() if counts else background.variances + strength**2 * signal.variances
+    return Spectrum(background.edges, values, variances)
 
 
 def injection_test(
@@ -78,16 +85,18 @@ def injection_test(
     strengths: list[float],
     resolution: float = DEFAULT_RESOLUTION,
     fit_range: tuple[float | None, float | None] | None = None,
+    counts: bool = False,
 ) -> list[dict]:
     """Recovered window and local significance for each injected signal strength.
 
     The fit range is fixed by the background alone, so a strong signal cannot move it.
+    ``counts``: both spectra are expected event counts (see :func:`inject`).
     """
     fitted = background.fit_range() if fit_range is None else background.restrict(*fit_range)
     low, high = float(fitted.edges[0]), float(fitted.edges[-1])
     rows = []
     for strength in strengths:
-        data = inject(background, signal, strength)
+        data = inject(background, signal, strength, counts)
         hunt = bump_hunt(data, resolution, fit_range=(low, high), pseudo_experiments=0)
         injected = data.restrict(low, high)
         signal_in_range = signal.restrict(low, high)

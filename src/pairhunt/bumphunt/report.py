@@ -30,6 +30,12 @@ def markdown(result: dict) -> str:
             f"- global significance {g['global_significance']:.2f} sigma (p {bound}{max(g['global_p_value'], 1 / (g['pseudo_experiments'] + 1)):.2g}, "
             f"{g['pseudo_experiments']} pseudo-experiments, {g['failed_fits']} failed fits)"
         )
+        if g["global_significance"] > best["local_significance"]:
+            lines.append(
+                "- global above local: the local p-value counts the fit's uncertainty and the refitted background "
+                "absorbs part of any excess, so it is conservative; the global p-value is calibrated on "
+                "pseudo-experiments treated the same way"
+            )
     if result.get("injection"):
         lines += ["", "## Signal injection", "", "| strength | injected | peak [GeV] | found window [GeV] | local Z |", "| --- | --- | --- | --- | --- |"]
         for row in result["injection"]:
