@@ -3,7 +3,9 @@
 One processor instance carries a topology and a list of assignment methods (baselines, ONNX
 models). Per chunk it returns a dict of ``hist.Hist`` (axes: dataset, method, ...), a cutflow
 per dataset that accounts for every event read, the events seen per file, and the time spent
-per stage. With an ``output_dir`` it also writes one parquet file of per-event results per chunk.
+per stage. With an ``output_dir`` it also writes one parquet file of per-event results per chunk,
+listed in the output under ``written``; an error writing it is an :class:`OutputError`, which
+stops the run instead of being taken for a bad input file.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from coffea import processor
 
 from pairhunt.assignment import AssignmentMethod
 from pairhunt.candidates import build_candidates
+from pairhunt.chunks import describe
 from pairhunt.cutflow import Cutflow
-from pairhunt.errors import PairhuntError
+from pairhunt.errors import OutputError, PairhuntError
 from pairhunt.event_table import EventTable
 from pairhunt.inputs import select_jets
 from pairhunt.processors.histograms import book
@@ -84,11 +87,17 @@ class PairProcessor(processor.ProcessorABC):
             timing[f"fill:{method.name}"] = time.perf_counter() - tock
 
         if table is not None:
-            table.write(self.output_dir, dataset, events.metadata)
+            output["written"] = [self._write(table, dataset, events.metadata)]
         output["cutflow"] = {dataset: cutflow.as_dict()}
         output["files"] = {dataset: {filename: len(events)}}
         output["timing"] = timing
         return output
+
+    def _write(self, table: EventTable, dataset: str, metadata: dict) -> str:
+        try:
+            return str(table.write(self.output_dir, dataset, metadata))
+        except OSError as error:
+            raise OutputError(f"cannot write per-event results under {self.output_dir}: {describe(error)}") from error
 
     @staticmethod
     def _fill(hists, dataset, method, candidates, score, weight) -> None:

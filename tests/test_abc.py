@@ -15,7 +15,7 @@ from pairhunt.onnx_assignment import OnnxAssignment  # noqa: E402
 from pairhunt.processors import PairProcessor  # noqa: E402
 from pairhunt.runner import normalise_files, run_fileset  # noqa: E402
 from pairhunt.topology import load_topology  # noqa: E402
-from pairhunt.train.abc_model import AbcConfig, AbcModel, random_categories  # noqa: E402
+from pairhunt.train.abc_model import AbcConfig, AbcModel, MassCalibration, random_categories  # noqa: E402
 from pairhunt.train.abc_trainer import AbcTrainer  # noqa: E402
 from pairhunt.train.data import from_nanoaod  # noqa: E402
 from pairhunt.train.export import export_run  # noqa: E402
@@ -23,7 +23,8 @@ from pairhunt.train.loop import TrainConfig  # noqa: E402
 from pairhunt.train.trainer import load_run  # noqa: E402
 
 FEATURES = ["log_pt", "eta", "sin_phi", "cos_phi", "log_mass"]
-SMALL = AbcConfig(dim=16, heads=2, layers=2)
+SMALL = AbcConfig(dim=16, heads=2, layers=2, pair_hidden=8)
+PAIR_SCALE = [[0.0, 0.0, 0.0, 2.5, 5.5], [1.5, 0.7, 0.7, 1.2, 0.8]]
 # the generated QCD fixture is small: loosen the selection so a few hundred events train
 LOOSE = {"ht_min": 0.0, "min_count": 4}
 
@@ -51,7 +52,7 @@ def small_model(seed: int = 0) -> AbcModel:
     torch.manual_seed(seed)
     mean = torch.tensor([5.0, 0.0, 0.0, 0.0, 2.5])
     std = torch.tensor([0.7, 1.2, 0.7, 0.7, 0.6])
-    return AbcModel(FEATURES, SMALL, mean, std, [[6.5, 5.5, 3.0], [0.5, 0.8, 1.5]]).eval()
+    return AbcModel(FEATURES, SMALL, mean, std, [[5.5, 3.0], [0.8, 1.5]], PAIR_SCALE).eval()
 
 
 def test_layers_are_equivariant_under_jet_permutations():
@@ -63,6 +64,44 @@ def test_layers_are_equivariant_under_jet_permutations():
         shuffled = model(jets[:, perm], mask[:, perm])
     torch.testing.assert_close(shuffled["category_probabilities"], out["category_probabilities"][:, perm], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(shuffled["anomaly_score"], out["anomaly_score"], atol=1e-5, rtol=1e-5)
+
+
+def test_an_event_does_not_depend_on_the_other_events_of_its_batch():
+    """The reference implementation fails this: its pairwise bias is repeated head-major."""
+    model = small_model()
+    jets, mask = random_jets(6, 10, seed=3)
+    with torch.no_grad():
+        together = model(jets, mask)
+        alone = [model(jets[i : i + 1], mask[i : i + 1]) for i in range(6)]
+        reversed_batch = model(jets.flip(0), mask.flip(0))
+    for name, value in together.items():
+        single = torch.cat([out[name] for out in alone])
+        torch.testing.assert_close(single, value, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(reversed_batch[name].flip(0), value, atol=1e-6, rtol=1e-6)
+
+
+def test_padded_jets_change_nothing_whatever_their_features():
+    model = small_model()
+    jets, mask = random_jets(3, 8, seed=5)
+    garbage = jets.clone()
+    garbage[~mask] = 7.0
+    padded = torch.cat([jets, torch.full((3, 2, 5), 3.0)], dim=1)
+    padded_mask = torch.cat([mask, torch.zeros(3, 2, dtype=torch.bool)], dim=1)
+    with torch.no_grad():
+        out, dirty, longer = model(jets, mask), model(garbage, mask), model(padded, padded_mask)
+    torch.testing.assert_close(dirty["anomaly_score"], out["anomaly_score"])
+    torch.testing.assert_close(longer["anomaly_score"], out["anomaly_score"], atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(longer["category_probabilities"][:, :8], out["category_probabilities"], atol=1e-6, rtol=1e-6)
+
+
+def test_mass_calibration_gives_the_background_percentile_in_each_mass_bin():
+    calibration = MassCalibration()
+    levels = (torch.arange(100) + 0.5) / 100
+    # two mass bins (below / above 1000 GeV) whose background scores are uniform on [0, 1] and [0, 2]
+    calibration.set(torch.tensor([0.0, 1000.0, 5000.0]), torch.stack([levels, 2 * levels]))
+    score = torch.tensor([0.25, 0.25, 1.5, 3.0])
+    mass = torch.tensor([500.0, 1500.0, 1500.0, 9000.0])
+    torch.testing.assert_close(calibration(score, mass), torch.tensor([0.25, 0.12, 0.75, 1.0]))
 
 
 def test_losses_are_symmetric_under_parent_swap():
@@ -79,7 +118,7 @@ def test_losses_are_symmetric_under_parent_swap():
 
 def test_the_model_needs_the_kinematic_features():
     with pytest.raises(PairhuntError, match="log_mass"):
-        AbcModel(FEATURES[:4], SMALL, torch.zeros(4), torch.ones(4), [[0.0] * 3, [1.0] * 3])
+        AbcModel(FEATURES[:4], SMALL, torch.zeros(4), torch.ones(4), [[0.0] * 2, [1.0] * 2], PAIR_SCALE)
 
 
 def test_hard_assignment_is_the_argmax_with_isr_and_padding_unassigned():
@@ -101,7 +140,9 @@ def trained(qcd_data, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("abc_run")
     topology = load_topology("pair_abc").with_selection(**LOOSE)
     trainer = AbcTrainer(topology, qcd_data, run_dir, SMALL, TrainConfig(epochs=8, batch_size=32, learning_rate=3e-3, seed=4))
-    return run_dir, trainer.fit(progress=False)
+    history = trainer.fit(progress=False)
+    trainer.calibrate()
+    return run_dir, history
 
 
 def test_background_files_carry_their_event_weights(qcd_data):
@@ -112,7 +153,7 @@ def test_background_files_carry_their_event_weights(qcd_data):
 def test_a_short_training_lowers_every_loss_term(trained):
     _, history = trained
     first, last = history[0], history[-1]
-    for term in ("loss", "reconstruction", "distance", "margin", "isr"):
+    for term in ("loss", "reconstruction", "crossed", "margin"):
         assert last[term] < first[term], (term, first[term], last[term])
 
 
@@ -121,7 +162,8 @@ def exported(trained, tmp_path_factory):
     run_dir, _ = trained
     path = tmp_path_factory.mktemp("abc_onnx") / "abc.onnx"
     contract = export_run(run_dir, path)
-    assert contract.kind == "abc" and contract.outputs == ["category_probabilities", "anomaly_score"]
+    assert contract.kind == "abc"
+    assert contract.outputs == ["category_probabilities", "anomaly_score", "anomaly_score_decorrelated"]
     return path
 
 
@@ -134,9 +176,10 @@ def test_export_parity_for_several_jet_counts(trained, exported, n_jets):
     with torch.no_grad():
         expected = model(jets, mask)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    probabilities, score = session.run(None, {"jets": jets.numpy(), "mask": mask.numpy()})
+    probabilities, score, decorrelated = session.run(None, {"jets": jets.numpy(), "mask": mask.numpy()})
     np.testing.assert_allclose(probabilities, expected["category_probabilities"].numpy(), atol=1e-4)
     np.testing.assert_allclose(score, expected["anomaly_score"].numpy(), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(decorrelated, expected["anomaly_score_decorrelated"].numpy(), atol=1e-2)
 
 
 def test_a_model_of_the_other_kind_is_a_clear_error():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.resources
 import subprocess
@@ -26,11 +27,20 @@ def test_version():
 
 
 @pytest.mark.parametrize("command", subcommands())
-def test_every_subcommand_has_help(command, capsys):
+def test_every_subcommand_and_option_has_help(command, capsys):
+    parser = build_parser()
+    chooser = next(a for a in parser._actions if a.dest == "command")
+    subparser = chooser.choices[command]
+    assert next(a.help for a in chooser._choices_actions if a.dest == command)  # listed in pairhunt --help
+    assert subparser.description
+    nested = [a for a in subparser._actions if isinstance(a, argparse._SubParsersAction)]  # train spanet|abc
+    options = [a for a in subparser._actions if a not in nested] + [c for a in nested for c in a._choices_actions]
+    assert [a.option_strings or a.dest for a in options if not a.help] == []
     with pytest.raises(SystemExit) as exit_info:
-        build_parser().parse_args([command, "--help"])
+        parser.parse_args([command, "--help"])
     assert exit_info.value.code == 0
-    assert f"pairhunt {command}" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert [o for a in subparser._actions for o in a.option_strings if o not in shown] == []
 
 
 def test_layout_packages_import():

@@ -207,15 +207,21 @@ def test_errors(handmade, tmp_path):
         evaluate_run(run_dir, tmp_path / "plain.json", "pair_3body", dataset="qcd")
 
 
-def add_truth_method(run_dir: Path, root_file: Path) -> None:
-    """Give the run's single parquet file a method ``truth`` that copies the truth labels."""
+def add_truth_methods(run_dir: Path, root_file: Path) -> None:
+    """Give the run's single parquet file two methods made of the truth labels: ``truth`` copies
+    them; ``no_b0`` leaves the b jet of parent 0 unassigned, so exactly one parent of every
+    complete event is wrong."""
     (path,) = (run_dir / "events" / "ttbar").glob("*.parquet")
     table = ak.from_parquet(path)
     with uproot.open(root_file) as f:
         labels = f["Events"].arrays(["event", "Jet_truthParent", "Jet_truthProduct"])
     assert ak.to_list(labels.event) == ak.to_list(table.event)  # one chunk, file order
-    table = ak.with_field(table, labels.Jet_truthParent, "truth_jet_parent")
-    table = ak.with_field(table, labels.Jet_truthProduct, "truth_jet_product")
+    parent, product = labels.Jet_truthParent, labels.Jet_truthProduct
+    b0 = (parent == 0) & (product == 2)  # ttbar products: q1, q2, b
+    table = ak.with_field(table, parent, "truth_jet_parent")
+    table = ak.with_field(table, product, "truth_jet_product")
+    table = ak.with_field(table, ak.where(b0, -1, parent), "no_b0_jet_parent")
+    table = ak.with_field(table, ak.where(b0, -1, product), "no_b0_jet_product")
     ak.to_parquet(table, path)
 
 
@@ -224,7 +230,7 @@ def test_generated_ttbar_end_to_end(generated, tmp_path, capsys):
     fileset.write_text(json.dumps({"ttbar": [str(generated["ttbar"])], "qcd": [str(generated["qcd"])]}))
     out = tmp_path / "run"
     assert main(["run", str(fileset), "-o", str(out), "--method", "chi2", "--no-progress"]) == 0
-    add_truth_method(out, generated["ttbar"])
+    add_truth_methods(out, generated["ttbar"])
     capsys.readouterr()
     assert main(["evaluate", str(out), str(fileset)]) == 0
     assert "| N_jets |" in capsys.readouterr().out
@@ -238,13 +244,15 @@ def test_generated_ttbar_end_to_end(generated, tmp_path, capsys):
     selected = list(cutflow.values())[-1]
     assert entry["join"]["selected"] == selected == entry["evaluated_events"]
     assert entry["join"]["truth_without_results"] == entry["join"]["results_without_truth"] == 0
-    for method in ("chi2", "truth"):
+    for method in ("chi2", "truth", "no_b0"):
         cells = entry["methods"][method]
         assert cells["inclusive"]["all"]["events"] == selected
         assert sum(cells[b]["all"]["events"] for b in report["bins"][:3]) == selected
         for cell in (c for b in cells.values() for c in b.values()):
-            for key in ("event_fraction", "event_efficiency", "parent_efficiency"):
-                assert cell[key] is None or 0.0 <= cell[key] <= 1.0
+            assert cell["event_fraction"] == cell["events"] / selected
+    for cells in entry["methods"]["no_b0"].values():
+        if cells["complete"]["events"]:
+            assert cells["complete"]["event_efficiency"] == 0.0 and cells["complete"]["parent_efficiency"] == 0.5
     complete = entry["methods"]["truth"]["inclusive"]["complete"]
     assert complete["events"] > 0
     assert complete["event_efficiency"] == complete["parent_efficiency"] == 1.0

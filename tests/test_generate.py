@@ -145,3 +145,15 @@ def test_library_errors_are_pairhunt_errors():
         make_sample("stop")
     with pytest.raises(PairhuntError, match="mchi"):
         make_sample("gluino-cascade", mass=1000, mchi=1000)
+
+
+def test_pythia_failure_is_one_line_and_leaves_no_file(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "gluino", "--mass", "20000", "-n", "10", "-o", str(tmp_path / "g.root"), "--no-progress"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        "pairhunt generate: error: Pythia failed to initialise sample 'gluino' (mass 20000): "
+        "are these values possible at 13 TeV?"
+    )
+    assert list(tmp_path.iterdir()) == []  # no partial ROOT file, no hidden temporary one

@@ -133,6 +133,7 @@ def test_empty_file_gives_empty_histograms(shared_nanoaod, tmp_path):
     assert main(["run", str(fileset), "-o", str(tmp_path / "out"), "--no-progress"]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["events"] == 0 and summary["files"]["skipped"] == {}
+    assert summary["warnings"] == ["dataset 'dy_empty' has no events"]
     with uproot.open(tmp_path / "out" / "hists" / "hists.root") as f:
         assert f.keys() == []  # no dataset filled, so no histogram slices
     hists = PairProcessor("ttbar_allhad", []).empty_output()["hists"]

@@ -111,3 +111,43 @@ def test_malformed_config_is_an_error(tmp_path):
     path.write_text(yaml.safe_dump({"name": "broken", "inputs": {}}))
     with pytest.raises(PairhuntError, match="event"):
         load_topology(path)
+
+
+def _write_shipped(tmp_path, name: str, edit) -> str:
+    """The shipped ttbar YAML with ``edit(text)`` applied, as a file."""
+    from importlib.resources import files
+
+    path = tmp_path / name
+    path.write_text(edit((files("pairhunt") / "topologies" / "ttbar_allhad.yaml").read_text()))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("    selection:", "    selction:"), r"'selction' in inputs\.Jet; did you mean 'selection'\?"),
+        (lambda t: t.replace("min_count: 6", "min_cnt: 6"), r"'min_cnt' in inputs\.Jet\.selection; did you mean 'min_count'\?"),
+        (lambda t: t.replace("histograms:", "histogram:"), r"unknown key 'histogram'; did you mean 'histograms'\?"),
+        (lambda t: t.replace("keep: 10", "keep: 4"), r"keep 4 is below the 6 decay products"),
+        (lambda t: t.replace("t1: [q1, q2, b]", "t1: [q1, q2, q2]"), r"t1 lists the product\(s\) \['q2'\] more than once"),
+        (lambda t: t + "name: again\n", r"broken\.yaml:\d+:1: duplicate key 'name'"),
+    ],
+)
+def test_config_mistakes_are_errors_that_say_where(tmp_path, edit, message):
+    path = _write_shipped(tmp_path, "broken.yaml", edit)
+    with pytest.raises(PairhuntError, match=message):
+        load_topology(path)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "syntax.yaml"
+    path.write_text("name: x\ninputs:\n  Jet: {collection: Jet\nevent: {}\n")
+    with pytest.raises(PairhuntError, match=r"syntax\.yaml:4:6: expected ',' or '\}', but got ':'"):
+        load_topology(path)
+
+
+def test_unknown_spanet_section_is_an_error(tmp_path):
+    path = tmp_path / "spanet.yaml"
+    path.write_text(SPANET_TTBAR.replace("PERMUTATIONS:", "PERMUTATION:"))
+    with pytest.raises(PairhuntError, match="did you mean 'PERMUTATIONS'"):
+        load_topology(path)

@@ -230,6 +230,6 @@ def test_spanet_example_files_train_and_export(config, data, outputs, tmp_path, 
     dataset = from_spanet_h5(h5, topology).subset(slice(0, 400))
     trainer = Trainer(topology, dataset, tmp_path, SMALL, TrainConfig(epochs=2, batch_size=64))
     history = trainer.fit(progress=False)
-    assert history[-1]["loss"] < history[0]["loss"] + 1.0
+    assert history[-1]["loss"] < 0.93 * history[0]["loss"]  # measured: 14 % (ttbar) and 16 % (ttH) lower
     contract = export_run(tmp_path, tmp_path / "model.onnx")
     assert outputs <= set(contract.outputs)

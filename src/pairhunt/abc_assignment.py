@@ -2,8 +2,9 @@
 
 Each jet goes to the category of highest probability: parent A (0), parent B (1) or ISR (none).
 A parent takes as many jets as the model gives it, so candidates are built with free
-multiplicity; the per-event anomaly score (the model's autoencoder error for this hard
-assignment) rides along for the score histograms.
+multiplicity. The per-event score rides along for the score histograms: the mass-decorrelated
+anomaly score when the model has it (a percentile in [0, 1]: a cut at x keeps a fraction 1 - x of
+the background at every mass), the raw autoencoder error otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pairhunt.onnx_assignment import OnnxModel
 from pairhunt.topology import Topology
 
 PARENT_CATEGORIES = 2  # categories 0 and 1 are the parents; the last is ISR
+# the anomaly score's background percentile at the event's average mass (models with a mass calibration)
+DECORRELATED = "anomaly_score_decorrelated"
 
 
 def hard_assignment(probabilities: np.ndarray, mask: np.ndarray) -> JetAssignment:
@@ -46,5 +49,6 @@ class AbcAssignment(OnnxModel):
 
     def decode(self, outputs: dict[str, np.ndarray], jets: JetInputs, topology: Topology) -> JetAssignment:
         assignment = hard_assignment(self.output(outputs, "category_probabilities"), jets.mask)
-        assignment.score = self.output(outputs, "anomaly_score").astype(np.float64)
+        score = DECORRELATED if DECORRELATED in outputs else "anomaly_score"
+        assignment.score = self.output(outputs, score).astype(np.float64)
         return assignment

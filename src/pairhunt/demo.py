@@ -3,11 +3,11 @@
 1. Generate QCD multijet background (weighted) and an RPV gluino signal (Pythia8, seeded).
 2. Run the pairhunt processor through coffea's Runner with the shipped ABC model and the
    minimal-mass-asymmetry baseline over the leading six jets (topology ``pair_abc``).
-3. Build unweighted pseudo-data per method: Poisson draws of the dijet fit to the weighted QCD
-   spectrum (a chosen number of events, standing for a luminosity) plus a fixed number of
-   injected signal events; fit, scan and compute the global significance; repeat the hunt at
-   several injected strengths.
-4. Write histograms, per-event tables, plots, JSON and ``report.md`` under one directory.
+3. Draw one set of unweighted pseudo-data *events*: QCD events by weight plus injected signal
+   events. Every method reconstructs the same events, so their hunts compare like with like;
+   ABC is hunted as it is and after a cut on its mass-decorrelated anomaly score.
+4. Per hunt: fit, scan, global significance, and an injection test on the expected spectra.
+5. Write histograms, per-event tables, plots, JSON and ``report.md`` under one directory.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pairhunt.bumphunt import Spectrum, bump_hunt, choose_fit, injection_test
-from pairhunt.bumphunt.from_run import load_hists, method_spectrum, summed_2d
+from pairhunt.bumphunt import Spectrum, bump_hunt, injection_test
+from pairhunt.bumphunt.from_run import load_hists, summed_2d
 from pairhunt.bumphunt.report import write_report
 from pairhunt.errors import PairhuntError
 
@@ -32,16 +32,19 @@ class DemoConfig:
 
     output: str = "pairhunt-demo"
     qcd_events: int = 30_000
+    qcd_pthat_min: float = 400.0  # with a mild bias (pow 2) most selected events have similar weights
+    qcd_bias_pow: float = 2.0
     signal_events: int = 1_000
     signal_mass: float = 2000.0
-    background_events: float = 5_000.0  # QCD events in the pseudo-data: the luminosity choice
-    injected_events: float = 300.0  # signal events in the pseudo-data
+    background_events: float = 2_000.0  # QCD events in the pseudo-data, below the template's effective entries
+    injected_events: float = 100.0  # selected signal events in the pseudo-data
     strengths: tuple[float, ...] = (0.5, 1.0, 2.0)  # of the injection test, relative to injected_events
     methods: tuple[str, ...] = ("abc=pair_abc", "mass_asymmetry_6")
+    score_cut: float = 0.5  # on ABC's mass-decorrelated score: keeps half of the QCD at every mass
     workers: int = 2
     seed: int = 1
     pseudo_experiments: int = 200
-    resolution: float = 0.2  # sigma_m / m of the reconstructed gluino (ABC: 0.23, mass asymmetry 6 jets: 0.18)
+    resolution: float = 0.2  # sigma_m / m of the reconstructed gluino
     progress: bool = True
 
 
@@ -51,7 +54,9 @@ def generate_samples(config: DemoConfig) -> dict[str, Path]:
 
     directory = Path(config.output) / "samples"
     requests = {
-        BACKGROUND: Request(make_sample("qcd"), config.qcd_events, seed=config.seed),
+        BACKGROUND: Request(
+            make_sample("qcd", pthat_min=config.qcd_pthat_min, bias_pow=config.qcd_bias_pow), config.qcd_events, seed=config.seed
+        ),
         SIGNAL: Request(make_sample("gluino", mass=config.signal_mass), config.signal_events, seed=config.seed + 1),
     }
     paths = {}
@@ -92,63 +97,136 @@ def run_processor(config: DemoConfig, samples: dict[str, Path]) -> Path:
     return run_dir
 
 
-def pseudo_data(
-    background_mc: Spectrum, signal_mc: Spectrum, background_events: float, injected_events: float, rng: np.random.Generator
-) -> tuple[Spectrum, Spectrum, Spectrum, dict]:
-    """Unweighted pseudo-data: Poisson draws of a smooth QCD expectation plus injected signal.
+@dataclass(frozen=True)
+class Hunt:
+    """One bump hunt of the demo: a method's average mass, optionally after a cut on its score."""
 
-    The expectation is the dijet fit to the weighted QCD spectrum (so the generated sample's
-    own fluctuations do not enter), normalised to ``background_events`` in the fit range; the
-    signal template is the reconstructed signal normalised to ``injected_events``. Returns the
-    pseudo-data, the background expectation, the signal expectation and a description.
+    method: str
+    score_min: float | None = None
+
+    @property
+    def label(self) -> str:
+        return self.method if self.score_min is None else f"{self.method}_score{self.score_min:g}"
+
+
+@dataclass
+class Reconstructed:
+    """The selected events of one sample: event weight, and per method the average mass and score."""
+
+    weight: np.ndarray
+    mass: dict[str, np.ndarray]
+    score: dict[str, np.ndarray]
+
+    def passing(self, hunt: Hunt) -> np.ndarray:
+        """Events with a mass for the hunt's method and, with a cut, a score at or above it."""
+        keep = np.isfinite(self.mass[hunt.method])
+        if hunt.score_min is not None:
+            keep &= np.nan_to_num(self.score[hunt.method], nan=-np.inf) >= hunt.score_min
+        return keep
+
+
+def load_reconstructed(run_dir: Path, dataset: str, sample: Path, methods: list[str]) -> Reconstructed:
+    """The per-event tables of a dataset, joined to the sample's ``genWeight`` by event number."""
+    import awkward as ak
+    import uproot
+
+    files = sorted((run_dir / "events" / dataset).glob("*.parquet"))
+    if not files:
+        raise PairhuntError(f"no per-event tables for {dataset} under {run_dir / 'events'}")
+    table = ak.concatenate([ak.from_parquet(f) for f in files])
+    table = table[ak.to_numpy(table.selected)]
+    with uproot.open(sample) as handle:
+        tree = handle["Events"].arrays(["event", "genWeight"], library="np")
+    order = np.argsort(tree["event"])
+    weight = tree["genWeight"][order][np.searchsorted(tree["event"][order], ak.to_numpy(table.event))]
+    columns = set(table.fields)
+    return Reconstructed(
+        weight=weight.astype(np.float64),
+        mass={m: ak.to_numpy(table[f"{m}_mavg"]) for m in methods},
+        score={m: ak.to_numpy(table[f"{m}_score"]) for m in methods if f"{m}_score" in columns},
+    )
+
+
+def pseudo_data_events(background: Reconstructed, signal: Reconstructed, config: DemoConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Which QCD and signal events make the pseudo-data, the same events for every method.
+
+    A Poisson number of QCD events (mean ``background_events``) drawn by weight from the selected
+    QCD events, plus a Poisson number of signal events (mean ``injected_events``). Drawing from the
+    generated events themselves, not from a fit, keeps whatever shape each method gives QCD.
     """
-    mc = background_mc.fit_range()
-    shape_fit = choose_fit(mc).chosen
-    expected = shape_fit.expected() * background_events / shape_fit.expected().sum()
-    signal = signal_mc.restrict(float(mc.edges[0]), float(mc.edges[-1]))
-    signal_expected = signal.values * injected_events / max(signal_mc.values.sum(), 1e-300)
-    counts = (rng.poisson(expected) + rng.poisson(signal_expected)).astype(np.float64)
-    description = {
-        "background_shape_fit": shape_fit.to_dict(),
-        "background_mc_effective_events": float(mc.effective_counts().sum()),
-        "background_events": background_events,
-        "injected_signal_events": injected_events,
-        "injected_signal_in_range": float(signal_expected.sum()),
-    }
-    return unweighted(mc.edges, counts), unweighted(mc.edges, expected), unweighted(mc.edges, signal_expected), description
+    n_background, n_signal = rng.poisson(config.background_events), rng.poisson(config.injected_events)
+    qcd = rng.choice(len(background.weight), size=n_background, p=background.weight / background.weight.sum())
+    return qcd, rng.choice(len(signal.weight), size=n_signal)
 
 
-def unweighted(edges: np.ndarray, values: np.ndarray) -> Spectrum:
-    return Spectrum(edges, values, values.copy())
+def histogram(masses: np.ndarray, edges: np.ndarray, weights: np.ndarray | None = None) -> Spectrum:
+    """A mass spectrum: unweighted counts (variance = count) or weighted sums with their variances."""
+    values, _ = np.histogram(masses, bins=edges, weights=weights)
+    variances = values if weights is None else np.histogram(masses, bins=edges, weights=weights**2)[0]
+    return Spectrum(edges, values.astype(np.float64), np.asarray(variances, dtype=np.float64))
 
 
-def hunt_method(config: DemoConfig, run_dir: Path, method: str) -> dict[str, Path]:
-    """Pseudo-data for one method, its bump hunt, the injection test, the report and plots."""
+def expected_spectra(hunt: Hunt, background: Reconstructed, signal: Reconstructed, config: DemoConfig, edges: np.ndarray) -> tuple[Spectrum, Spectrum]:
+    """Expected event counts of QCD and of the injected signal in the hunt's spectrum."""
+    keep_b, keep_s = background.passing(hunt), signal.passing(hunt)
+    qcd = np.histogram(background.mass[hunt.method][keep_b], bins=edges, weights=background.weight[keep_b])[0]
+    gluino = np.histogram(signal.mass[hunt.method][keep_s], bins=edges)[0].astype(np.float64)
+    qcd = qcd * config.background_events / background.weight.sum()
+    gluino = gluino * config.injected_events / len(signal.weight)
+    return Spectrum(edges, qcd, qcd.copy()), Spectrum(edges, gluino, gluino.copy())
+
+
+def hunt_spectrum(
+    hunt: Hunt, config: DemoConfig, run_dir: Path, data: Spectrum, background: Reconstructed, signal: Reconstructed, description: dict
+) -> dict[str, Path]:
+    """The bump hunt of one spectrum of the pseudo-data, the injection test, the report and plots."""
+    outcome = bump_hunt(data, config.resolution, pseudo_experiments=config.pseudo_experiments, seed=config.seed, progress=config.progress)
+    expected_qcd, expected_signal = expected_spectra(hunt, background, signal, config, data.edges)
+    best = outcome.scan.best_window()
+    extra = dict(description, score_min=hunt.score_min)
+    extra["window_contains_signal_mass"] = bool(best["low_gev"] <= config.signal_mass <= best["high_gev"])
+    extra["injection"] = injection_test(expected_qcd, expected_signal, list(config.strengths), config.resolution, counts=True)
     hists = load_hists(run_dir)
-    background_mc = method_spectrum(hists, method, {BACKGROUND: 1.0})
-    signal_mc = method_spectrum(hists, method, {SIGNAL: 1.0})
-    if background_mc.values.sum() <= 0 or signal_mc.values.sum() <= 0:
-        raise PairhuntError(f"method {method!r} reconstructed no QCD or no signal event; generate more events")
-    rng = np.random.default_rng(config.seed)
-    data, background, signal, description = pseudo_data(background_mc, signal_mc, config.background_events, config.injected_events, rng)
-    hunt = bump_hunt(data, config.resolution, pseudo_experiments=config.pseudo_experiments, seed=config.seed, progress=config.progress)
-    description["injection"] = injection_test(background, signal, list(config.strengths), config.resolution, counts=True)
     both = {BACKGROUND: 1.0, SIGNAL: 1.0}
-    two_d = {name: summed_2d(hists[name], method, both) for name in ("m1_m2", "mass_score")}
-    label = f"{method}: {config.background_events:g} QCD + {config.injected_events:g} gluino events"
-    return write_report(hunt, Path(config.output) / "bumphunt" / method, label, description, {k: v for k, v in two_d.items() if v is not None})
+    two_d = {name: summed_2d(hists[name], hunt.method, both) for name in ("m1_m2", "mass_score")}
+    cut = "" if hunt.score_min is None else f", score >= {hunt.score_min:g}"
+    label = f"{hunt.method}{cut}: {description['qcd_events']} QCD + {description['signal_events']} gluino events"
+    return write_report(outcome, Path(config.output) / "bumphunt" / hunt.label, label, extra, {k: v for k, v in two_d.items() if v is not None})
+
+
+def hunts_of(config: DemoConfig) -> list[Hunt]:
+    """Every method as it is, and each method with a score (ABC) again after the score cut."""
+    methods = [spec.partition("=")[0] for spec in config.methods]
+    scored = [m for spec, m in zip(config.methods, methods) if spec.startswith("abc")]
+    return [Hunt(m) for m in methods] + [Hunt(m, config.score_cut) for m in scored]
 
 
 def run_demo(config: DemoConfig) -> dict:
     """Everything; returns the summary also written to ``report.json`` and ``report.md``."""
+    from pairhunt.topology import load_topology
+
     output = Path(config.output)
     samples = generate_samples(config)
     run_dir = run_processor(config, samples)
+    methods = [spec.partition("=")[0] for spec in config.methods]
+    background = load_reconstructed(run_dir, BACKGROUND, samples[BACKGROUND], methods)
+    signal = load_reconstructed(run_dir, SIGNAL, samples[SIGNAL], methods)
+    if len(background.weight) == 0 or len(signal.weight) == 0:
+        raise PairhuntError("the selection kept no QCD or no signal event; generate more events")
+    bins, start, stop = load_topology("pair_abc").mass_axis
+    edges = np.linspace(start, stop, bins + 1)
+    qcd_rows, signal_rows = pseudo_data_events(background, signal, config, np.random.default_rng(config.seed))
+    description = {
+        "qcd_template_selected_events": len(background.weight),
+        "qcd_template_effective_events": float(background.weight.sum() ** 2 / (background.weight**2).sum()),
+        "qcd_events": len(qcd_rows), "signal_events": len(signal_rows),
+    }
     hunts = {}
-    for spec in config.methods:
-        method = spec.partition("=")[0]
-        paths = hunt_method(config, run_dir, method)
-        hunts[method] = {"result": json.loads(paths["json"].read_text()), "files": {k: str(v) for k, v in paths.items()}}
+    for hunt in hunts_of(config):
+        masses = np.concatenate([background.mass[hunt.method][qcd_rows][background.passing(hunt)[qcd_rows]],
+                                 signal.mass[hunt.method][signal_rows][signal.passing(hunt)[signal_rows]]])
+        paths = hunt_spectrum(hunt, config, run_dir, histogram(masses, edges), background, signal, dict(description))
+        hunts[hunt.label] = {"result": json.loads(paths["json"].read_text()), "files": {k: str(v) for k, v in paths.items()}}
     summary = {"config": asdict(config), "run": json.loads((run_dir / "summary.json").read_text()), "bumphunts": hunts}
     (output / "report.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     (output / "report.md").write_text(markdown_report(summary))
@@ -156,36 +234,58 @@ def run_demo(config: DemoConfig) -> dict:
 
 
 def markdown_report(summary: dict) -> str:
-    """``report.md``: what was run, the cutflow and each method's bump hunt."""
+    """``report.md``: what was run, the cutflow, each bump hunt and which method found the signal best."""
     config = summary["config"]
+    first = next(iter(summary["bumphunts"].values()))["result"]
     lines = [
         "# pairhunt demo",
         "",
-        f"QCD multijet ({config['qcd_events']} generated, weighted) and RPV gluinos of {config['signal_mass']:.0f} GeV "
-        f"({config['signal_events']} generated), topology `pair_abc`, methods {', '.join(f'`{m}`' for m in config['methods'])}. "
-        f"Pseudo-data per method: Poisson draws of the dijet fit to the weighted QCD spectrum "
-        f"({config['background_events']:g} events) plus {config['injected_events']:g} injected signal events "
-        f"(seed {config['seed']}); mass resolution {config['resolution']:g}.",
+        f"QCD multijet ({config['qcd_events']} generated, p̂T > {config['qcd_pthat_min']:g} GeV, weighted) and RPV gluinos of "
+        f"{config['signal_mass']:.0f} GeV ({config['signal_events']} generated), topology `pair_abc`, methods "
+        f"{', '.join(f'`{m}`' for m in config['methods'])}. One set of pseudo-data for every method: "
+        f"{first['qcd_events']} QCD events drawn by weight from the {first['qcd_template_selected_events']} selected QCD events "
+        f"({first['qcd_template_effective_events']:.0f} effective) plus {first['signal_events']} selected signal events "
+        f"(seed {config['seed']}); mass resolution {config['resolution']:g}. ABC is hunted twice: as it is, and after its "
+        f"mass-decorrelated score cut (≥ {config['score_cut']:g}, keeps {1 - config['score_cut']:.0%} of QCD at every mass).",
         "",
         "## Cutflow (events)",
         "",
     ]
     for dataset, flow in summary["run"]["cutflow"].items():
         lines.append(f"- {dataset}: " + ", ".join(f"{step} {n}" for step, n in flow["events"].items()))
-    lines += ["", "## Bump hunts", "", "| method | fit params | best window [GeV] | local Z | global Z |", "| --- | --- | --- | --- | --- |"]
-    for method, hunt in summary["bumphunts"].items():
+    lines += [
+        "", "## Bump hunts", "",
+        "| hunt | fit params | best window [GeV] | holds the signal mass | local Z | global Z |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    found = {}
+    for label, hunt in summary["bumphunts"].items():
         r = hunt["result"]
         best, glob = r["most_significant_window"], r["global"] or {}
         bound = ">" if glob.get("p_value_is_upper_bound") else ""
+        if r["window_contains_signal_mass"]:
+            found[label] = best["local_significance"]
         lines.append(
-            f"| {method} | {r['background_fit']['chosen_n_params']} | {best['low_gev']:.0f}-{best['high_gev']:.0f} | "
-            f"{best['local_significance']:.2f} | {bound}{glob.get('global_significance', float('nan')):.2f} |"
+            f"| {label} | {r['background_fit']['chosen_n_params']} | {best['low_gev']:.0f}-{best['high_gev']:.0f} | "
+            f"{'yes' if r['window_contains_signal_mass'] else 'no'} | {best['local_significance']:.2f} | "
+            f"{bound}{glob.get('global_significance', float('nan')):.2f} |"
         )
-    for method, hunt in summary["bumphunts"].items():
-        lines += ["", f"### {method}", "", f"Files: {', '.join(Path(p).name for p in hunt['files'].values())} in `{Path(hunt['files']['json']).parent}`"]
+    lines += ["", winner_line(found)]
+    for label, hunt in summary["bumphunts"].items():
+        lines += ["", f"### {label}", "", f"Files: {', '.join(Path(p).name for p in hunt['files'].values())} in `{Path(hunt['files']['json']).parent}`"]
         for row in hunt["result"].get("injection", []):
             lines.append(
-                f"- injected {row['injected_signal_sum']:.0f} events (strength {row['strength']:g}): window "
+                f"- expected spectra, {row['injected_signal_sum']:.0f} signal events (strength {row['strength']:g}): window "
                 f"{row['low_gev']:.0f}-{row['high_gev']:.0f} GeV, local Z {row['local_significance']:.2f}"
             )
     return "\n".join(lines) + "\n"
+
+
+def winner_line(found: dict[str, float]) -> str:
+    """Which hunt found the injected signal (a window holding its mass) most significantly."""
+    if not found:
+        return "**No hunt put its most significant window on the signal mass.**"
+    best = max(found, key=found.get)
+    others = ", ".join(f"{k} {v:.2f}" for k, v in found.items() if k != best)
+    line = f"**Best: {best}**, local Z {found[best]:.2f} in a window holding the signal mass"
+    return line + (f" (also on the signal: {others})." if others else ".")

@@ -3,3 +3,21 @@
 
 class PairhuntError(ValueError):
     """A bad argument, config, file or model: the message says what and where."""
+
+
+class OutputError(PairhuntError):
+    """An output could not be written (unwritable or blocked path).
+
+    Never a property of the input: the run stops at once instead of skipping the file being read.
+    """
+
+
+def pairhunt_cause(error: BaseException) -> PairhuntError | None:
+    """The PairhuntError behind ``error``: coffea wraps the exceptions a processor raises."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, PairhuntError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None

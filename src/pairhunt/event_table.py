@@ -16,6 +16,7 @@ import awkward as ak
 import numpy as np
 
 from pairhunt.assignment import JetAssignment
+from pairhunt.atomic import atomic_path
 from pairhunt.candidates import Candidates
 from pairhunt.inputs import JetInputs
 from pairhunt.padding import scatter_to_jagged
@@ -57,5 +58,6 @@ class EventTable:
         start, stop = metadata.get("entrystart", 0), metadata.get("entrystop", self.n_events)
         path = Path(output_dir) / "events" / dataset / f"{stem}-{tag}-{start}-{stop}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
-        ak.to_parquet(ak.zip(dict(self.columns), depth_limit=1), path)
+        with atomic_path(path) as tmp:
+            ak.to_parquet(ak.zip(dict(self.columns), depth_limit=1), tmp)
         return path

@@ -42,5 +42,24 @@ def onnx_method(model: str, name: str, threads: int = 1) -> AssignmentMethod:
     from pairhunt.onnx_assignment import OnnxAssignment, read_contract, resolve_model_path
 
     kinds = {"spanet": OnnxAssignment, "abc": AbcAssignment}
-    kind = read_contract(resolve_model_path(model)).kind
+    path = resolve_model_path(model)
+    try:
+        kind = read_contract(path).kind
+    except onnxruntime_errors() as error:
+        reason = " ".join(str(error).split())
+        raise PairhuntError(f"{path} is not an ONNX model onnxruntime can load: {reason}") from error
     return kinds[kind](model=model, name=name, threads=threads)
+
+
+def onnxruntime_errors() -> tuple[type[Exception], ...]:
+    """What onnxruntime raises for a file that is not a (valid) ONNX model."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return (
+        state.Fail,
+        state.InvalidArgument,
+        state.InvalidGraph,
+        state.InvalidProtobuf,
+        state.NoSuchFile,
+        state.RuntimeException,
+    )

@@ -10,6 +10,8 @@ import hist
 import uproot
 from coffea.util import save
 
+from pairhunt.atomic import write_text_atomically
+
 CATEGORY_AXES = ("dataset", "method", "parent")
 
 
@@ -30,16 +32,23 @@ def write_root(hists: dict[str, hist.Hist], path: Path) -> None:
                 f[f"{name}{suffix}"] = leaf
 
 
-def write_run(output: dict, summary: dict, outdir: Path) -> dict[str, Path]:
-    """Write ``hists/hists.coffea``, ``hists/hists.root`` and ``summary.json`` under ``outdir``."""
-    hist_dir = outdir / "hists"
+def write_hists(output: dict, hist_dir: Path) -> dict[str, Path]:
+    """``hist_dir/hists.coffea`` (the whole accumulator) and ``hist_dir/hists.root``."""
     hist_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "accumulator": hist_dir / "hists.coffea",
-        "root": hist_dir / "hists.root",
-        "summary": outdir / "summary.json",
-    }
+    paths = {"accumulator": hist_dir / "hists.coffea", "root": hist_dir / "hists.root"}
     save(output, paths["accumulator"])
     write_root(output["hists"], paths["root"])
-    paths["summary"].write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    return paths
+
+
+def write_summary(summary: dict, path: Path) -> Path:
+    """The JSON summary, replaced in one step: a reader sees the old one or the new one."""
+    write_text_atomically(path, json.dumps(summary, indent=2, default=float) + "\n")
+    return path
+
+
+def write_run(output: dict, summary: dict, outdir: Path) -> dict[str, Path]:
+    """Write ``hists/hists.coffea``, ``hists/hists.root`` and ``summary.json`` under ``outdir``."""
+    paths = write_hists(output, outdir / "hists")
+    paths["summary"] = write_summary(summary, outdir / "summary.json")
     return paths

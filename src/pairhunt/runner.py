@@ -1,37 +1,32 @@
 """Run a processor over a fileset with coffea's ``processor.Runner``, locally or on Dask.
 
 Files are probed first (cheap: metadata only) so that every file ends up in the report as
-processed, empty, or skipped with the reason; an all-empty fileset gives empty histograms.
+processed, empty, or skipped with the reason. coffea's preprocessing cuts the files into chunks
+(the same chunk size gives the same chunks); every chunk comes back processed or failed with its
+error (:mod:`pairhunt.chunks`), and the outputs are summed in chunk order, so that the executor,
+the order in which chunks finish and a resumed run all give bit-identical histograms.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import uproot
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
+from coffea.processor.executor import WorkItem
 
-from pairhunt.errors import PairhuntError
+from pairhunt.accounting import FileReport
+from pairhunt.chunks import Chunk, ChunkResult, GuardedProcessor, describe
+from pairhunt.errors import PairhuntError, pairhunt_cause
+from pairhunt.executors import IterativeExecutor, WorkerLost, executor_for
+from pairhunt.store import ChunkStore
 
-EXECUTORS = ("iterative", "futures", "dask")
 TREE = "Events"
-
-
-@dataclass
-class FileReport:
-    """What happened to each file of the fileset."""
-
-    entries: dict[str, int] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return {"entries": self.entries, "skipped": self.skipped}
 
 
 def load_fileset(path: str | Path) -> dict[str, dict]:
@@ -87,57 +82,61 @@ def probe(fileset: dict[str, dict], skipbadfiles: bool) -> tuple[dict[str, dict]
     return readable, report
 
 
-@contextmanager
-def executor_for(name: str, workers: int, scheduler: str | None, progress: bool) -> Iterator[processor.ExecutorBase]:
-    """A coffea executor; for ``dask`` a client to ``scheduler`` or a LocalCluster of ``workers`` processes."""
-    if name == "iterative":
-        yield processor.IterativeExecutor(status=progress)
-    elif name == "futures":
-        yield processor.FuturesExecutor(workers=workers, status=progress)
-    elif name == "dask":
-        from distributed import Client, LocalCluster
-
-        if scheduler:
-            client = Client(scheduler)
-            cluster = None
-        else:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-            client = Client(cluster)
-        try:
-            yield processor.DaskExecutor(client=client, status=progress)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    else:
-        raise PairhuntError(f"unknown executor {name!r}; choose one of {EXECUTORS}")
-
-
-def _pairhunt_cause(error: BaseException) -> PairhuntError | None:
-    """coffea wraps worker exceptions; dig out ours so the user sees its message."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, PairhuntError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
-
-
 @dataclass
 class RunResult:
     output: dict
     report: FileReport
     seconds: float
+    resumed_events: int = 0  # processed by an earlier, stopped run whose store this one resumed
 
     @property
     def events(self) -> int:
         return sum(c["events"]["all events"] for c in self.output["cutflow"].values())
 
 
+class PartialRun(PairhuntError):
+    """Chunks failed and a partial result was not allowed; ``result`` holds what was processed."""
+
+    def __init__(self, result: RunResult):
+        self.result = result
+        failed = result.report.failed_chunks
+        first = failed[0]
+        super().__init__(
+            f"{len(failed)} chunk(s) with {result.report.failed_events} events failed, first "
+            f"{first['file']} entries {first['entry_start']}-{first['entry_stop']}: {first['error']}"
+        )
+
+
+def plan_chunks(readable: dict[str, dict], chunksize: int, maxchunks: int | None, progress: bool) -> list[WorkItem]:
+    """coffea's ``WorkItem`` chunks of the readable files, in fileset order."""
+    if not readable:
+        return []
+    runner = processor.Runner(
+        executor=IterativeExecutor(status=progress),
+        schema=NanoAODSchema,
+        chunksize=chunksize,
+        maxchunks=maxchunks,
+        metadata_cache={},  # never chunk by the entry count of a file that has since changed
+    )
+    return list(runner.preprocess(readable, treename=TREE))
+
+
+def merge_outputs(
+    processor_instance: processor.ProcessorABC, results: dict[Chunk, ChunkResult], store: ChunkStore | None
+) -> dict:
+    """The processed chunks' outputs summed in chunk order, whatever order they finished in."""
+    output = processor_instance.empty_output()
+    for chunk in sorted(results):
+        result = results[chunk]
+        if result.processed:
+            chunk_output = result.output if result.output is not None else store.load_output(chunk)
+            output = processor.accumulate([chunk_output], output)
+    return processor_instance.postprocess(output)
+
+
 def run_fileset(
     fileset: dict[str, dict],
-    processor_instance,
+    processor_instance: processor.ProcessorABC,
     executor: str = "iterative",
     workers: int = 2,
     scheduler: str | None = None,
@@ -145,32 +144,51 @@ def run_fileset(
     maxchunks: int | None = None,
     skipbadfiles: bool = True,
     progress: bool = True,
+    store: ChunkStore | None = None,
+    allow_partial: bool = False,
 ) -> RunResult:
-    """Run ``processor_instance`` over ``fileset`` (normalised, see :func:`load_fileset`)."""
+    """Run ``processor_instance`` over ``fileset`` (normalised, see :func:`load_fileset`).
+
+    With a ``store``, each chunk's result is saved as it finishes and the chunks the store holds
+    as processed are not run again (resume). A worker that dies fails the chunks not finished
+    (without a store: the run). Failed chunks raise :class:`PartialRun` unless ``allow_partial``.
+    """
     if chunksize < 1 or workers < 1 or (maxchunks is not None and maxchunks < 1):
         raise PairhuntError("--chunksize, --workers and --maxchunks must be positive")
     start = time.perf_counter()
     readable, report = probe(fileset, skipbadfiles)
-    output = processor_instance.empty_output()
-    if readable:
+    items = plan_chunks(readable, chunksize, maxchunks, progress)
+    plan = [Chunk.from_item(item) for item in items]
+    done: set[Chunk] = set()
+    if store is not None:
+        store.begin(plan, report)
+        done = store.processed()
+        items = [item for item in items if Chunk.from_item(item) not in done]
+    results: dict[Chunk, ChunkResult] = {}
+    lost = None
+    if items:
         with executor_for(executor, workers, scheduler, progress) as exe:
-            runner = processor.Runner(
-                executor=exe,
-                schema=NanoAODSchema,
-                chunksize=chunksize,
-                maxchunks=maxchunks,
-                skipbadfiles=True if skipbadfiles else False,
-            )
+            runner = processor.Runner(executor=exe, schema=NanoAODSchema)
             try:
-                result = runner(readable, processor_instance, treename=TREE)
+                results = runner(items, GuardedProcessor(processor_instance, store), treename=TREE)["chunks"]
+            except WorkerLost as error:
+                if store is None:
+                    raise PairhuntError(f"{error}: the run stopped") from error
+                lost = describe(error)
             except Exception as error:
-                raise _pairhunt_cause(error) or error
-        output = processor.accumulate([output, result])
-    for dataset in fileset:
-        output["cutflow"].setdefault(dataset, {"events": {"all events": 0}, "sumw": {"all events": 0.0}})
-    processed = {f for files in output["files"].values() for f in files}
-    for spec in readable.values() if maxchunks is None else ():
-        for filename in spec["files"]:
-            if filename not in processed:
-                report.skipped[filename] = "failed while processing (skipped by coffea's skipbadfiles)"
-    return RunResult(output=output, report=report, seconds=time.perf_counter() - start)
+                raise pairhunt_cause(error) or error
+    if store is not None:
+        results = store.results()
+    if lost is not None:
+        for chunk in plan:
+            results.setdefault(chunk, ChunkResult(chunk, error=f"not processed: {lost}"))
+    report.account(results.values())
+    output = merge_outputs(processor_instance, results, store)
+    cutflow = output["cutflow"]
+    empty = {"events": {"all events": 0}, "sumw": {"all events": 0.0}}
+    output["cutflow"] = {dataset: cutflow.get(dataset, copy.deepcopy(empty)) for dataset in fileset}
+    resumed = sum(chunk.events for chunk in done)
+    result = RunResult(output=output, report=report, seconds=time.perf_counter() - start, resumed_events=resumed)
+    if report.failed_chunks and not allow_partial:
+        raise PartialRun(result)
+    return result

@@ -14,9 +14,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pairhunt.errors import PairhuntError
+from pairhunt.topology_schema import PAIRHUNT, SPANET, check_keys, read_yaml
 
 TRANSFORMS = ("none", "log1p", "cos", "sin")
 
@@ -81,6 +80,12 @@ class Topology:
     classifications: tuple[str, ...] = ()  # event-level classification targets
 
     def __post_init__(self):
+        for parent, products in self.products.items():
+            repeated = sorted({p for p in products if products.count(p) > 1})
+            if repeated:
+                raise PairhuntError(
+                    f"topology {self.name!r}: {parent} lists the product(s) {repeated} more than once"
+                )
         for group in self.parent_symmetries:
             unknown = set(group) - set(self.parents)
             if unknown:
@@ -92,6 +97,11 @@ class Topology:
                     raise PairhuntError(f"topology {self.name!r}: {parent} has no products {sorted(unknown)}")
         if not any(i.assignable for i in self.inputs):
             raise PairhuntError(f"topology {self.name!r} has no assignable input")
+        if self.jets.selection.keep < self.n_assigned:
+            raise PairhuntError(
+                f"topology {self.name!r}: keep {self.jets.selection.keep} is below the {self.n_assigned} "
+                "decay products; every product needs a jet"
+            )
 
     @property
     def jets(self) -> Input:
@@ -156,8 +166,12 @@ def _feature(name: str, spec: Any) -> Feature:
     return Feature(name=name, branches=branches, transform=spec.get("transform", "none"))
 
 
-def topology_from_dict(data: dict[str, Any]) -> Topology:
-    """Build a :class:`Topology` from pairhunt's YAML layout (see ``topologies/*.yaml``)."""
+def topology_from_dict(data: dict[str, Any], source: str = "topology") -> Topology:
+    """Build a :class:`Topology` from pairhunt's YAML layout (see ``topologies/*.yaml``).
+
+    ``source`` (the file) prefixes the message of an unknown key.
+    """
+    check_keys(data, PAIRHUNT, source)
     try:
         event = {p: tuple(products) for p, products in data["event"].items()}
         inputs = tuple(
@@ -208,6 +222,7 @@ def topology_from_spanet(data: dict[str, Any], name: str = "spanet") -> Topology
     NanoAOD branches of the same name. Products given as ``{product: input}`` mappings (SPANet
     v2.1) keep their order.
     """
+    check_keys(data, SPANET, name)
     try:
         sequential = data["INPUTS"]["SEQUENTIAL"]
         inputs = []
@@ -264,7 +279,9 @@ def load_topology(name_or_path: str | Path) -> Topology:
     if not path.is_file():
         shipped = sorted(p.name.removesuffix(".yaml") for p in (files("pairhunt") / "topologies").iterdir())
         raise PairhuntError(f"no topology {str(name_or_path)!r}: not a file and not one of {shipped}")
-    data = yaml.safe_load(path.read_text())
-    if isinstance(data, dict) and "INPUTS" in data:
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise PairhuntError(f"{path}: a topology is a mapping (name, inputs, event, ...), not {type(data).__name__}")
+    if "INPUTS" in data:
         return topology_from_spanet(data, name=path.stem)
-    return topology_from_dict(data)
+    return topology_from_dict(data, source=str(path))

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+# Below this many (effective) events in the spectrum, the fit and the significances mean little.
+MIN_EVENTS = 100
 
 
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pairhunt.bumphunt.from_run import hunt_in_run, load_hists, parse_scaled
+    from pairhunt.bumphunt.from_run import hunt_in_run, load_hists, method_spectrum, parse_scaled
+    from pairhunt.errors import PairhuntError
+    from pairhunt.rundir import require_complete
 
+    require_complete(args.run_dir)
     hists = load_hists(args.run_dir)
+    methods = list(hists["mass_average"].axes["method"])
+    if not methods:
+        raise PairhuntError(f"the run in {args.run_dir} selected no event: nothing to fit")
     datasets = parse_scaled(args.dataset) if args.dataset else {d: 1.0 for d in hists["mass_average"].axes["dataset"]}
-    method = args.method or list(hists["mass_average"].axes["method"])[0]
+    method = args.method or methods[0]
+    spectrum = method_spectrum(hists, method, datasets, args.score_min)
+    if spectrum.values.sum() <= 0:
+        raise PairhuntError(f"the {method} spectrum of {', '.join(datasets)} is empty: nothing to fit")
+    events = spectrum.effective_counts().sum()
+    if events < MIN_EVENTS:
+        warning = f"the {method} spectrum holds {events:.0f} events; below {MIN_EVENTS} the fit and significances are unreliable"
+        print(f"warning: {warning}", file=sys.stderr)
     outdir = Path(args.output) if args.output else Path(args.run_dir) / "bumphunt" / method
     paths = hunt_in_run(
         args.run_dir, outdir, method, datasets,
@@ -54,5 +71,5 @@ def register(subparsers) -> None:
     parser.add_argument("--pseudo-experiments", type=int, default=200, help="for the global significance (default 200; 0: none)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the pseudo-experiments")
     parser.add_argument("-o", "--output", help="output directory (default RUN_DIR/bumphunt/METHOD)")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=execute)

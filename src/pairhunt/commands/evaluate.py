@@ -11,7 +11,9 @@ def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pairhunt.evaluate import evaluate_run, join_warnings, markdown_report
+    from pairhunt.rundir import require_complete
 
+    require_complete(args.run_dir)
     report = evaluate_run(args.run_dir, args.fileset, topology=args.topology, dataset=args.dataset)
     prefix = Path(args.output) if args.output else Path(args.run_dir) / "evaluation"
     prefix.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from pairhunt.commands.display import print_summary
 def execute(args: argparse.Namespace) -> int:
     from pairhunt.generate import Request, generate, make_sample
 
-    sample = make_sample(args.sample, mass=args.mass, mchi=args.mchi, pthat_min=args.pthat_min)
+    sample = make_sample(args.sample, mass=args.mass, mchi=args.mchi, pthat_min=args.pthat_min, bias_pow=args.bias_pow)
     request = Request(sample, args.events, seed=args.seed, block_size=args.block_size)
     summary = generate(request, args.output, workers=args.workers, progress=not args.no_progress)
     print_summary(f"pairhunt generate {args.sample}", summary)
@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     parser.add_argument("--mass", type=float, default=1500.0, help="gluino mass in GeV (default 1500)")
     parser.add_argument("--mchi", type=float, default=500.0, help="neutralino mass in GeV, cascade only (default 500)")
     parser.add_argument("--pthat-min", type=float, default=250.0, help="QCD pTHat minimum in GeV (default 250)")
+    parser.add_argument(
+        "--bias-pow", type=float, default=4.0, help="QCD pTHat bias power, compensated by genWeight (default 4)"
+    )
     parser.add_argument(
         "--block-size", type=int, default=1000, help="events per Pythia instance; part of the seed (default 1000)"
     )

@@ -4,58 +4,139 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import TYPE_CHECKING
 
 from pairhunt.commands.display import print_cutflow
 
+if TYPE_CHECKING:
+    from pairhunt.accounting import FileReport
+    from pairhunt.runner import RunResult
+    from pairhunt.topology import Topology
+
+
+def run_config(args: argparse.Namespace, topology: Topology, methods: list[str], fileset: dict) -> dict:
+    """What determines a run's results: a run resumes only with the same."""
+    return {
+        "fileset": fileset,
+        "topology": topology.to_dict(),
+        "methods": methods,
+        "chunksize": args.chunksize,
+        "maxchunks": args.maxchunks,
+        "events": not args.no_events,
+    }
+
+
+def make_summary(
+    args: argparse.Namespace,
+    topology: Topology,
+    methods: list[str],
+    report: FileReport,
+    status: str,
+    reason: str | None = None,
+    result: RunResult | None = None,
+    warnings: Sequence[str] = (),
+) -> dict:
+    """``summary.json``: ``status`` complete, partial (failed chunks allowed) or incomplete (stopped).
+
+    Without the ``result`` of the run (interrupted), only the file accounting is known.
+    """
+    events = sum(report.processed.values())
+    summary = {"status": status, **({"reason": reason} if reason else {})}
+    summary.update(
+        topology=topology.name,
+        methods=methods,
+        executor=args.executor,
+        workers=args.workers,
+        chunksize=args.chunksize,
+        maxchunks=args.maxchunks,
+        events=events,
+        events_failed=report.failed_events,
+    )
+    if result is not None:
+        summary["events_resumed"] = result.resumed_events
+        summary["wall_time_s"] = round(result.seconds, 3)
+        new_events = events - result.resumed_events
+        summary["events_per_s"] = round(new_events / result.seconds, 1) if result.seconds > 0 else None
+        summary["cutflow"] = result.output["cutflow"]
+        summary["timing_s"] = result.output["timing"]
+    summary["files"] = report.as_dict()
+    summary["warnings"] = list(warnings)
+    return summary
+
 
 def execute(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from functools import partial
 
+    from pairhunt.accounting import dataset_warnings
+    from pairhunt.errors import PairhuntError
+    from pairhunt.interrupt import Interrupted, interruptible
     from pairhunt.methods import DEFAULT_METHODS, make_method
-    from pairhunt.outputs import write_run
     from pairhunt.processors import PairProcessor
-    from pairhunt.runner import load_fileset, run_fileset
+    from pairhunt.rundir import RunDirectory
+    from pairhunt.runner import PartialRun, load_fileset, run_fileset
     from pairhunt.topology import load_topology
 
     topology = load_topology(args.topology)
-    names = args.method or DEFAULT_METHODS.get(topology.name, ("chi2",))
-    outdir = Path(args.output)
-    proc = PairProcessor(topology, [make_method(n, threads=args.onnx_threads) for n in names], output_dir=None if args.no_events else outdir)
-    result = run_fileset(
-        load_fileset(args.fileset),
-        proc,
-        executor=args.executor,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        chunksize=args.chunksize,
-        maxchunks=args.maxchunks,
-        skipbadfiles=not args.no_skipbadfiles,
-        progress=not args.no_progress,
-    )
-    summary = {
-        "topology": topology.name,
-        "methods": list(names),
-        "executor": args.executor,
-        "workers": args.workers,
-        "chunksize": args.chunksize,
-        "maxchunks": args.maxchunks,
-        "events": result.events,
-        "wall_time_s": round(result.seconds, 3),
-        "events_per_s": round(result.events / result.seconds, 1) if result.seconds > 0 else None,
-        "cutflow": result.output["cutflow"],
-        "files": result.report.as_dict(),
-        "timing_s": result.output["timing"],
-    }
-    paths = write_run(result.output, summary, outdir)
+    names = list(args.method or DEFAULT_METHODS.get(topology.name, ("chi2",)))
+    methods = [make_method(n, threads=args.onnx_threads) for n in names]
+    fileset = load_fileset(args.fileset)
+    rundir = RunDirectory(args.output)
+    store = rundir.prepare(run_config(args, topology, names, fileset), overwrite=args.overwrite, resume=args.resume)
+    proc = PairProcessor(topology, methods, output_dir=None if args.no_events else rundir.staging)
+    summarise = partial(make_summary, args, topology, names)
+    with interruptible():
+        try:
+            result = run_fileset(
+                fileset,
+                proc,
+                executor=args.executor,
+                workers=args.workers,
+                scheduler=args.scheduler,
+                chunksize=args.chunksize,
+                maxchunks=args.maxchunks,
+                skipbadfiles=not args.no_skipbadfiles,
+                progress=not args.no_progress,
+                store=store,
+                allow_partial=args.allow_partial,
+            )
+        except Interrupted as interrupt:
+            report = store.report()
+            path = rundir.stop(summarise(report, "incomplete", f"interrupted by {interrupt.name}"))
+            print(
+                f"pairhunt run: interrupted by {interrupt.name} after {sum(report.processed.values())} of "
+                f"{sum(report.entries.values())} events; partial summary {path}; --resume finishes the run",
+                file=sys.stderr,
+            )
+            return interrupt.exit_code
+        except PartialRun as stopped:
+            result = stopped.result
+            path = rundir.stop(summarise(result.report, "incomplete", str(stopped), result))
+            raise PairhuntError(
+                f"{stopped}; partial summary {path}; --resume retries the failed chunks, --allow-partial accepts the loss"
+            ) from stopped
+        except PairhuntError as error:
+            with suppress(OSError):  # the error may be the disk's
+                rundir.stop(summarise(store.report(), "incomplete", str(error)))
+            raise
+        warnings = dataset_warnings(fileset, result.report)
+        status = "partial" if result.report.failed_chunks else "complete"
+        summary = summarise(result.report, status, result=result, warnings=warnings)
+        paths = rundir.finish(result.output, summary, store)
     print_cutflow(result.output["cutflow"])
     for filename, reason in result.report.skipped.items():
         print(f"skipped {filename}: {reason}", file=sys.stderr)
-    print(f"{result.events} events in {result.seconds:.1f} s; wrote {', '.join(str(p) for p in paths.values())}")
+    for chunk in result.report.failed_chunks:
+        print(f"failed {chunk['file']} entries {chunk['entry_start']}-{chunk['entry_stop']}: {chunk['error']}", file=sys.stderr)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{summary['events']} events in {result.seconds:.1f} s; wrote {', '.join(str(p) for p in paths.values())}")
     return 0
 
 
 def register(subparsers) -> None:
-    from pairhunt.runner import EXECUTORS
+    from pairhunt.executors import EXECUTORS
 
     parser = subparsers.add_parser(
         "run",
@@ -63,11 +144,13 @@ def register(subparsers) -> None:
         description=(
             "Select jets, assign them to parents with each method, and fill histograms, through "
             "coffea's processor.Runner. Writes OUTDIR/hists/hists.coffea, OUTDIR/hists/hists.root, "
-            "per-event parquet files under OUTDIR/events/DATASET/, and OUTDIR/summary.json."
+            "per-event parquet files under OUTDIR/events/DATASET/, and OUTDIR/summary.json, last: "
+            "until the run is complete everything stays in OUTDIR/.incomplete/. Every event is "
+            "accounted for: a chunk that cannot be read fails the run (exit 2) unless --allow-partial."
         ),
     )
     parser.add_argument("fileset", help="fileset JSON in coffea's form: {dataset: [files]} or {dataset: {files: {file: tree}}}")
-    parser.add_argument("-o", "--output", required=True, help="output directory")
+    parser.add_argument("-o", "--output", required=True, help="output directory (must be empty, or see --overwrite and --resume)")
     parser.add_argument("--topology", default="ttbar_allhad", help="shipped topology name or YAML file (default ttbar_allhad)")
     parser.add_argument(
         "--method", action="append", help="assignment method, repeatable (default: chi2 for ttbar, mass_asymmetry for pairs)"
@@ -78,7 +161,19 @@ def register(subparsers) -> None:
     parser.add_argument("--chunksize", type=int, default=100_000, help="events per chunk (default 100000)")
     parser.add_argument("--maxchunks", type=int, help="at most this many chunks per dataset")
     parser.add_argument("--onnx-threads", type=int, default=1, help="onnxruntime intra-op threads per worker (default 1)")
-    parser.add_argument("--no-skipbadfiles", action="store_true", help="stop at the first unreadable file")
+    parser.add_argument("--no-skipbadfiles", action="store_true", help="stop at the first file that cannot be opened")
+    parser.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="finish the run although chunks failed; their entry ranges and errors are listed in summary.json",
+    )
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="delete the run already in OUTDIR and start over")
+    existing.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish the stopped run in OUTDIR: only chunks without complete outputs are processed (same options needed)",
+    )
     parser.add_argument("--no-events", action="store_true", help="do not write per-event parquet files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=execute)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pairhunt.errors import PairhuntError
 
+LOSS_TERMS = ("reconstruction", "crossed", "margin", "isr")  # the weighted terms of the ABC loss
+
 
 def load_data(paths: list[str], topology, max_events: int | None, min_jets: int | None = None):
     """Training events from generated ROOT files or SPANet HDF5 files (by suffix)."""
@@ -51,6 +53,8 @@ def spanet_trainer(args: argparse.Namespace):
 
 
 def abc_trainer(args: argparse.Namespace):
+    import numpy as np
+
     from pairhunt.topology import load_topology
     from pairhunt.train.abc_model import AbcConfig
     from pairhunt.train.abc_trainer import AbcTrainer
@@ -60,11 +64,14 @@ def abc_trainer(args: argparse.Namespace):
         raise PairhuntError("ABC trains on NanoAOD-like ROOT files (background only)")
     topology = load_topology(args.topology)
     data = from_nanoaod(args.data, topology, args.max_events, require_truth=False)
-    defaults = AbcConfig()
+    if args.train_events is not None:
+        if args.train_events > len(data):
+            raise PairhuntError(f"--train-events {args.train_events}: the files hold only {len(data)} selected events")
+        data = data.subset(np.arange(args.train_events))
     abc_config = AbcConfig(
         dim=args.dim, heads=args.heads, layers=args.layers, latent=args.latent, temperature=args.temperature,
-        **{f"{term}_weight": getattr(args, f"{term}_weight") for term in ("reconstruction", "distance", "margin", "isr")},
-        margin=args.margin, autoencoder_hidden=defaults.autoencoder_hidden,
+        **{f"{term}_weight": getattr(args, f"{term}_weight") for term in LOSS_TERMS},
+        margin=args.margin,
     )
     return AbcTrainer(topology, data, args.output, abc_config, train_config(args))
 
@@ -74,6 +81,8 @@ def execute(args: argparse.Namespace) -> int:
     if args.resume:
         trainer.resume()
     history = trainer.fit(progress=not args.no_progress)
+    if args.kind == "abc":
+        trainer.calibrate()
     print(json.dumps(history[-1] if history else {}, indent=2))
     print(f"run directory: {Path(args.output).resolve()} (best.pt, last.pt, config.json, history.json)")
     return 0
@@ -113,13 +122,14 @@ def register(subparsers) -> None:
     abc.add_argument("--data", nargs="+", required=True, help="background ROOT files (genWeight used when present)")
     abc.add_argument("-o", "--output", required=True, help="run directory")
     abc.add_argument("--max-events", type=int, help="read at most this many events per file")
+    abc.add_argument("--train-events", type=int, help="use the first N selected events (learning curves)")
     add_training_options(abc, learning_rate=1e-3, batch_size=256)
     abc.add_argument("--dim", type=int, default=defaults.dim)
     abc.add_argument("--heads", type=int, default=defaults.heads)
     abc.add_argument("--layers", type=int, default=defaults.layers, help="ABC layers")
     abc.add_argument("--latent", type=int, default=defaults.latent, help="autoencoder latent dimension")
     abc.add_argument("--temperature", type=float, default=defaults.temperature, help="category softmax temperature")
-    for term in ("reconstruction", "distance", "margin", "isr"):
+    for term in LOSS_TERMS:
         abc.add_argument(f"--{term}-weight", type=float, default=getattr(defaults, f"{term}_weight"), help=f"weight of the {term} loss")
     abc.add_argument("--margin", type=float, default=defaults.margin, help="latent distance random pairs are pushed beyond")
     abc.set_defaults(handler=execute)

@@ -17,6 +17,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
+from pairhunt.atomic import atomic_path
 from pairhunt.errors import PairhuntError
 from pairhunt.generate.detector import DetectorConfig
 from pairhunt.generate.nanoaod import NanoAODWriter, build_events
@@ -77,9 +78,12 @@ def _init_pythia(sample: Sample, seed: int, slha_dir: str):
         settings.append(f"SLHA:file = {slha}")
     for line in settings:
         if not pythia.readString(line):
-            raise RuntimeError(f"Pythia rejected setting {line!r}")
+            raise PairhuntError(f"Pythia rejected setting {line!r}")
     if not pythia.init():
-        raise RuntimeError(f"Pythia failed to initialise sample {sample.name!r}")
+        values = ", ".join(f"{k} {v:g}" for k, v in sample.parameters.items())
+        raise PairhuntError(
+            f"Pythia failed to initialise sample {sample.name!r} ({values}): are these values possible at 13 TeV?"
+        )
     return pythia
 
 
@@ -145,6 +149,7 @@ def generate(
 ) -> dict:
     """Generate ``request`` into the ROOT file ``output``; returns and writes its summary.
 
+    The file appears under its name only once complete: a failure leaves no partial file.
     The summary goes to ``<output stem>.summary.json`` next to the file.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -157,7 +162,7 @@ def generate(
     start = time.perf_counter()
     results: list[BlockResult] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with NanoAODWriter(output) as writer, Progress(*columns, disable=not progress) as bar:
+    with atomic_path(output) as partial, NanoAODWriter(partial) as writer, Progress(*columns, disable=not progress) as bar:
         task = bar.add_task(f"generating {request.sample.name}", total=request.n_events)
         if workers == 1:
             block_results = (generate_block(request, b) for b in blocks)

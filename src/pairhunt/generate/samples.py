@@ -64,6 +64,7 @@ def make_sample(
     mass: float = 1500.0,
     mchi: float = 500.0,
     pthat_min: float = 250.0,
+    bias_pow: float = 4.0,
 ) -> Sample:
     """Build a :class:`Sample`; raises ``PairhuntError`` for unknown names or unphysical masses."""
     if name not in SAMPLE_NAMES:
@@ -87,19 +88,22 @@ def make_sample(
     if name == "qcd":
         if pthat_min <= 0:
             raise PairhuntError(f"--pthat-min must be positive, got {pthat_min}")
+        if bias_pow < 0:
+            raise PairhuntError(f"--bias-pow must not be negative, got {bias_pow}")
         return Sample(
             name="qcd",
             settings=(
                 "HardQCD:all = on",
                 f"PhaseSpace:pTHatMin = {pthat_min}",
-                # pTHat-biased phase space: flat-ish in pTHat, compensated by event weights
+                # pTHat-biased phase space: events sampled with an extra (pTHat / pTHatMin)^pow,
+                # compensated by event weights; a lower pow gives flatter weights
                 "PhaseSpace:bias2Selection = on",
-                "PhaseSpace:bias2SelectionPow = 4.0",
+                f"PhaseSpace:bias2SelectionPow = {bias_pow}",
                 f"PhaseSpace:bias2SelectionRef = {pthat_min}",
             ),
             decay=None,
             weighted=True,
-            parameters={"pthat_min": pthat_min},
+            parameters={"pthat_min": pthat_min, "bias_pow": bias_pow},
         )
     if mass <= 0:
         raise PairhuntError(f"--mass must be positive, got {mass}")

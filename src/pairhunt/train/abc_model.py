@@ -1,19 +1,27 @@
 """The ABC model (arXiv:2309.05728): unsupervised assignment of jets to two identical parents.
 
-Each ABC layer lets the jets attend to each other, builds three candidates (parent A, parent B,
-ISR) from the jets with soft category probabilities (the first three channels of every jet,
-softmax with a temperature), lets the candidates attend to each other and the jets attend to
-the candidates. After the last layer the two parent candidates (their learnt features and their
-mass) go through one shared autoencoder. Training on background only asks the two candidates to
-look alike in its latent space, randomly built candidate pairs to stay apart, little transverse
-energy in the ISR category, and a good reconstruction. The reconstruction error of the hard
-(argmax) assignment's candidates is the per-event anomaly score.
+Each ABC layer lets the jets attend to each other, with a learnt bias from the pairwise jet
+features (Δη, Δφ, ΔR, m_ij) as in the paper, builds three candidates (parent A, parent B, ISR)
+from the jets with soft category probabilities (the first three channels of every jet, softmax
+with a temperature), lets the candidates attend to each other and the jets attend to the
+candidates. After the last layer the two parent candidates go through one shared autoencoder.
 
-The autoencoder reads physical candidate features (mass, pT, jet count, mean jet log pT and log
-mass), not the learnt jet embeddings: with learnt embeddings the network can write its own
-category into them and make its two candidates identical whatever the jets, so the distance and
-margin terms stop constraining the assignment (seen in training: no jet was ever sent to ISR
-and the anomaly score had an AUC of 0.5).
+Training on background only asks for (the paper's loss terms):
+- a good reconstruction of each candidate by the autoencoder;
+- a good *crossed* reconstruction: each candidate decoded from the other one's latent vector,
+  so the two candidates must look alike;
+- randomly built candidate pairs to stay apart in the latent space (a margin hinge: without it
+  the autoencoder could map every candidate to one point and the crossed term means nothing);
+- little transverse energy in the ISR category.
+
+The reconstruction error of the hard (argmax) assignment's candidates is the anomaly score;
+``anomaly_score_decorrelated`` is that score's percentile among background events of the same
+average candidate mass (a calibration table stored in the graph), so a cut on it keeps the same
+fraction of background at every mass and does not sculpt the spectrum a bump hunt fits.
+
+Everything an event's output depends on is computed per event: attention biases and masks have
+an explicit batch axis, so the output does not depend on the other events in a batch (the
+reference implementation repeats its pairwise bias head-major where torch reads it batch-major).
 """
 
 from __future__ import annotations
@@ -25,26 +33,29 @@ import torch.nn.functional as F
 from torch import nn
 
 from pairhunt.errors import PairhuntError
-from pairhunt.train.model import EncoderBlock, Normaliser
+from pairhunt.train.model import MASKED, EncoderBlock, Normaliser
 
 CATEGORIES = ("A", "B", "ISR")
 PARENTS = 2  # categories 0 and 1 are the parents; the last one collects ISR jets
 # the model rebuilds jet four-momenta from these features, so it needs all of them
 KINEMATIC_FEATURES = ("log_pt", "eta", "sin_phi", "cos_phi", "log_mass")
+PAIR_FEATURES = ("delta_eta", "cos_delta_phi", "sin_delta_phi", "delta_r", "log_mass_ij")
 
 
 @dataclass(frozen=True)
 class AbcConfig:
     """Network size and the loss weights; the defaults are the shipped model's."""
 
-    dim: int = 64
+    dim: int = 32
     heads: int = 4
     layers: int = 3
+    pair_hidden: int = 16  # width of the MLP that turns pairwise features into attention biases
     latent: int = 2
     autoencoder_hidden: int = 16
     temperature: float = 0.2  # softmax temperature of the category probabilities
+    mass_scale: float = 100.0  # GeV: the candidate mass enters the autoencoder as m / mass_scale
     reconstruction_weight: float = 1.0
-    distance_weight: float = 1.0
+    crossed_weight: float = 1.0
     margin_weight: float = 1.0
     margin: float = 1.0  # latent distance below which a random pair is penalised
     isr_weight: float = 0.1
@@ -85,7 +96,7 @@ def pool(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
 
 
 class AbcLayer(nn.Module):
-    """Jet self-attention -> soft candidates -> candidate self-attention -> jet-candidate attention."""
+    """Jet self-attention (pairwise bias) -> soft candidates -> candidate self-attention -> jet-candidate attention."""
 
     def __init__(self, dim: int, heads: int, temperature: float):
         super().__init__()
@@ -94,8 +105,8 @@ class AbcLayer(nn.Module):
         self.candidates = EncoderBlock(dim, heads, 0.0)
         self.cross = CrossAttention(dim, heads)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.objects(x, mask)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        x = self.objects(x, mask, bias)
         weights = category_probabilities(x[..., : len(CATEGORIES)], mask, self.temperature)
         candidates = pool(weights, x)
         candidates = self.candidates(candidates, torch.ones_like(candidates[..., 0], dtype=torch.bool))
@@ -112,6 +123,20 @@ def four_momenta(jets: torch.Tensor, index: dict[str, int]) -> torch.Tensor:
     return torch.stack([px, py, pz, energy], dim=-1)
 
 
+def pair_features(jets: torch.Tensor, index: dict[str, int]) -> torch.Tensor:
+    """``[B, N, N, 5]``: Δη, cos Δφ, sin Δφ, ΔR and log(1 + m_ij) of every jet pair."""
+    eta, sin_phi, cos_phi = (jets[..., index[name]] for name in ("eta", "sin_phi", "cos_phi"))
+    delta_eta = eta[:, :, None] - eta[:, None, :]
+    cos_dphi = cos_phi[:, :, None] * cos_phi[:, None, :] + sin_phi[:, :, None] * sin_phi[:, None, :]
+    sin_dphi = sin_phi[:, :, None] * cos_phi[:, None, :] - cos_phi[:, :, None] * sin_phi[:, None, :]
+    delta_r = torch.sqrt(delta_eta**2 + torch.atan2(sin_dphi, cos_dphi) ** 2 + 1e-12)
+    p4 = four_momenta(jets, index)
+    pair = p4[:, :, None, :] + p4[:, None, :, :]
+    mass2 = pair[..., 3] ** 2 - pair[..., 0] ** 2 - pair[..., 1] ** 2 - pair[..., 2] ** 2
+    log_mass = torch.log1p(torch.sqrt(mass2.clamp_min(0.0) + 1e-6))
+    return torch.stack([delta_eta, cos_dphi, sin_dphi, delta_r, log_mass], dim=-1)
+
+
 def hard_categories(probabilities: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """One-hot argmax category of every real jet, ``[B, N, 3]``."""
     hard = F.one_hot(probabilities.argmax(dim=-1), len(CATEGORIES)).to(probabilities.dtype)
@@ -125,23 +150,77 @@ def random_categories(mask: torch.Tensor, generator: torch.Generator | None = No
 
 
 def candidate_kinematics(weights: torch.Tensor, p4: torch.Tensor) -> torch.Tensor:
-    """log(1 + m), log(1 + pT) and the (soft) jet count of the category sums, ``[B, C, 3]``."""
+    """Mass [GeV], log(1 + pT) and the (soft) jet count of the category sums, ``[B, C, 3]``.
+
+    The mass is linear, as in the paper: the two candidates must then agree in GeV, not in
+    ratio, which favours light candidates on QCD (e.g. one per hemisphere) over a balanced split
+    of all jets into two heavy ones, and so does not push QCD towards high masses.
+    """
     total = torch.einsum("bnc,bnk->bck", weights, p4)
     pt2 = total[..., 0] ** 2 + total[..., 1] ** 2
     mass2 = total[..., 3] ** 2 - pt2 - total[..., 2] ** 2
-    log_mass = torch.log1p(torch.sqrt(mass2.clamp_min(0.0) + 1e-6))
+    mass = torch.sqrt(mass2.clamp_min(0.0) + 1e-6)
     log_pt = torch.log1p(torch.sqrt(pt2 + 1e-6))
-    return torch.stack([log_mass, log_pt, weights.sum(dim=1)], dim=-1)
+    return torch.stack([mass, log_pt, weights.sum(dim=1)], dim=-1)
+
+
+def average_mass(weights: torch.Tensor, p4: torch.Tensor) -> torch.Tensor:
+    """Mean mass of the two parent candidates of an assignment, ``[B]`` (the processor's ``mass_average``)."""
+    return candidate_kinematics(weights[..., :PARENTS], p4)[..., 0].mean(dim=-1)
+
+
+def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return ((a - b) ** 2).mean(dim=-1)
+
+
+class MassCalibration(nn.Module):
+    """Percentile of the anomaly score among background events in the same average-mass bin.
+
+    ``edges`` ``[M + 1]`` bound the mass bins (the outer ones open); ``quantiles`` ``[M, Q]``
+    hold the weighted background score quantiles of each bin. The percentile is the fraction of
+    a bin's quantiles below the score: a cut at x keeps a fraction 1 - x of the background in
+    every mass bin. Empty tables (before calibration) give NaN.
+    """
+
+    def __init__(self, bins: int = 1, points: int = 1):
+        super().__init__()
+        # not in the state dict: the table is made after training and stored beside the run
+        self.register_buffer("edges", torch.zeros(bins + 1), persistent=False)
+        self.register_buffer("quantiles", torch.full((bins, points), float("nan")), persistent=False)
+
+    def set(self, edges: torch.Tensor, quantiles: torch.Tensor) -> None:
+        self.edges = edges.float().to(self.edges.device)
+        self.quantiles = quantiles.float().to(self.quantiles.device)
+
+    @property
+    def ready(self) -> bool:
+        return bool(torch.isfinite(self.quantiles).all())
+
+    def forward(self, score: torch.Tensor, mass: torch.Tensor) -> torch.Tensor:
+        inner = self.edges[1:-1]
+        bin_index = (mass[:, None] > inner[None, :]).sum(dim=1)
+        table = self.quantiles[bin_index]
+        return (score[:, None] > table).to(score.dtype).mean(dim=1)
 
 
 class AbcModel(nn.Module):
-    """ABC layers, the candidate autoencoder, the training losses and the anomaly score.
+    """ABC layers, the candidate autoencoder, the training losses and the anomaly scores.
 
-    ``candidate_scale`` (``[2, 3]``: mean and std of log mass, log pT and jet count of random
-    candidates) normalises the autoencoder's kinematic inputs.
+    The autoencoder reads the candidate mass in units of ``config.mass_scale`` (the paper's
+    100 GeV: a mass difference between the candidates costs in GeV, whatever their masses);
+    ``candidate_scale`` (``[2, 2]``: mean and std of log pT and jet count of random candidates)
+    normalises its other kinematic inputs; ``pair_scale`` (``[2, 5]``) the pairwise features.
     """
 
-    def __init__(self, features: list[str], config: AbcConfig, mean: torch.Tensor, std: torch.Tensor, candidate_scale: list[list[float]]):
+    def __init__(
+        self,
+        features: list[str],
+        config: AbcConfig,
+        mean: torch.Tensor,
+        std: torch.Tensor,
+        candidate_scale: list[list[float]],
+        pair_scale: list[list[float]],
+    ):
         super().__init__()
         missing = [f for f in KINEMATIC_FEATURES if f not in features]
         if missing:
@@ -151,63 +230,85 @@ class AbcModel(nn.Module):
         self.config = config
         self.index = {name: features.index(name) for name in KINEMATIC_FEATURES}
         self.normalise = Normaliser(mean, std)
+        self.normalise_pairs = Normaliser(torch.tensor(pair_scale[0]), torch.tensor(pair_scale[1]))
         self.register_buffer("candidate_scale", torch.tensor(candidate_scale, dtype=torch.float32))
         self.jet_summary = [features.index("log_pt"), features.index("log_mass")]
         self.embed = nn.Sequential(nn.Linear(len(features), config.dim), nn.GELU(), nn.Linear(config.dim, config.dim))
+        self.pair_bias = nn.Sequential(
+            nn.Linear(len(PAIR_FEATURES), config.pair_hidden), nn.GELU(),
+            nn.Linear(config.pair_hidden, config.pair_hidden), nn.GELU(),
+            nn.Linear(config.pair_hidden, config.heads),
+        )
         self.layers = nn.ModuleList(AbcLayer(config.dim, config.heads, config.temperature) for _ in range(config.layers))
-        width = 3 + len(self.jet_summary)  # candidate log m, log pT, jet count; mean jet log pT, log mass
+        width = 3 + len(self.jet_summary)  # candidate m, log pT, jet count; mean jet log pT, log mass
         self.encoder = nn.Sequential(nn.Linear(width, config.autoencoder_hidden), nn.GELU(), nn.Linear(config.autoencoder_hidden, config.latent))
         self.decoder = nn.Sequential(nn.Linear(config.latent, config.autoencoder_hidden), nn.GELU(), nn.Linear(config.autoencoder_hidden, width))
+        self.calibration = MassCalibration()
+
+    def attention_bias(self, jets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-event, per-head additive attention bias ``[B, H, N, N]``; padded keys masked out."""
+        bias = self.pair_bias(self.normalise_pairs(pair_features(jets, self.index))).permute(0, 3, 1, 2)
+        return bias.masked_fill(~mask[:, None, None, :], MASKED)
 
     def encode_jets(self, jets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Soft category probabilities ``[B, N, 3]`` and the normalised jet features."""
-        normalised = self.normalise(jets) * mask.unsqueeze(-1).to(jets.dtype)
-        x = self.embed(normalised) * mask.unsqueeze(-1).to(jets.dtype)
+        real = mask.unsqueeze(-1).to(jets.dtype)
+        jets = jets * real  # padded jets: all-zero features, whatever the caller filled in
+        normalised = self.normalise(jets) * real
+        bias = self.attention_bias(jets, mask)
+        x = self.embed(normalised) * real
         for layer in self.layers:
-            x = layer(x, mask)
+            x = layer(x, mask, bias)
         return category_probabilities(x[..., : len(CATEGORIES)], mask, self.config.temperature), normalised
 
     def parent_candidates(self, normalised: torch.Tensor, weights: torch.Tensor, p4: torch.Tensor) -> torch.Tensor:
         """Autoencoder inputs of the two parent candidates, ``[B, 2, width]``."""
         parents = weights[..., :PARENTS]
-        kinematics = (candidate_kinematics(parents, p4) - self.candidate_scale[0]) / self.candidate_scale[1]
-        return torch.cat([kinematics, pool(parents, normalised[..., self.jet_summary])], dim=-1)
+        kinematics = candidate_kinematics(parents, p4)
+        mass = kinematics[..., :1] / self.config.mass_scale
+        rest = (kinematics[..., 1:] - self.candidate_scale[0]) / self.candidate_scale[1]
+        return torch.cat([mass, rest, pool(parents, normalised[..., self.jet_summary])], dim=-1)
 
-    def autoencode(self, candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latent vectors and per-candidate mean squared reconstruction error."""
+    def autoencode(self, candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Latent vectors, per-candidate reconstruction error and crossed reconstruction error."""
         latent = self.encoder(candidates)
-        error = ((self.decoder(latent) - candidates) ** 2).mean(dim=-1)
-        return latent, error
+        decoded = self.decoder(latent)
+        return latent, mse(decoded, candidates), mse(decoded.flip(1), candidates)
 
-    def forward(self, jets: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Category probabilities and the anomaly score of the hard (argmax) assignment."""
+    def hard_assignment_score(self, jets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Category probabilities, the anomaly score and the average parent mass of the argmax assignment."""
         probabilities, normalised = self.encode_jets(jets, mask)
         hard = hard_categories(probabilities, mask)
-        _, error = self.autoencode(self.parent_candidates(normalised, hard, four_momenta(jets, self.index)))
-        return {"category_probabilities": probabilities, "anomaly_score": error.mean(dim=-1)}
+        p4 = four_momenta(jets * mask.unsqueeze(-1).to(jets.dtype), self.index)
+        _, error, _ = self.autoencode(self.parent_candidates(normalised, hard, p4))
+        return probabilities, error.mean(dim=-1), average_mass(hard, p4)
+
+    def forward(self, jets: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Category probabilities and the anomaly scores of the hard (argmax) assignment."""
+        probabilities, score, mass = self.hard_assignment_score(jets, mask)
+        return {
+            "category_probabilities": probabilities,
+            "anomaly_score": score,
+            "anomaly_score_decorrelated": self.calibration(score, mass),
+        }
 
     def losses(self, jets: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Per-event loss terms of the soft assignment, ``{name: [B]}``, unweighted.
-
-        (Hard candidates with soft gradients, straight-through, collapsed here: every jet went
-        to one category.)
-        """
+        """Per-event loss terms of the soft assignment, ``{name: [B]}``, unweighted."""
         probabilities, normalised = self.encode_jets(jets, mask)
-        return self.loss_terms(probabilities, normalised, jets, random_categories(mask, generator))
+        return self.loss_terms(probabilities, normalised, jets * mask.unsqueeze(-1).to(jets.dtype), random_categories(mask, generator))
 
     def loss_terms(
         self, assignment: torch.Tensor, normalised: torch.Tensor, jets: torch.Tensor, random_weights: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """Reconstruction, latent distance, random-pair margin and ISR transverse-energy fraction."""
+        """Reconstruction, crossed reconstruction, random-pair margin and ISR transverse-energy fraction."""
         p4 = four_momenta(jets, self.index)
-        latent, error = self.autoencode(self.parent_candidates(normalised, assignment, p4))
-        random_latent, _ = self.autoencode(self.parent_candidates(normalised, random_weights, p4))
-        distance = ((latent[:, 0] - latent[:, 1]) ** 2).sum(dim=-1)
+        _, error, crossed = self.autoencode(self.parent_candidates(normalised, assignment, p4))
+        random_latent, _, _ = self.autoencode(self.parent_candidates(normalised, random_weights, p4))
         random_distance = ((random_latent[:, 0] - random_latent[:, 1]) ** 2).sum(dim=-1).add(1e-9).sqrt()
         pt = torch.expm1(jets[..., self.index["log_pt"]]) * (assignment.sum(dim=-1) > 0).to(jets.dtype)
         return {
             "reconstruction": error.mean(dim=-1),
-            "distance": distance,
+            "crossed": crossed.mean(dim=-1),
             "margin": F.relu(self.config.margin - random_distance) ** 2,
             "isr": (assignment[..., -1] * pt).sum(dim=1) / pt.sum(dim=1).clamp_min(1e-6),
         }
@@ -217,7 +318,7 @@ class AbcModel(nn.Module):
         c = self.config
         return (
             c.reconstruction_weight * terms["reconstruction"]
-            + c.distance_weight * terms["distance"]
+            + c.crossed_weight * terms["crossed"]
             + c.margin_weight * terms["margin"]
             + c.isr_weight * terms["isr"]
         )

@@ -1,37 +1,56 @@
 """Unsupervised ABC training on background events: weighted losses, lowest validation loss wins.
 
 Event weights (``genWeight`` of weighted generated QCD) weight every loss term, normalised to a
-mean of one. The normalisation of the autoencoder's candidate kinematics comes from the training
-set itself: candidates built from randomly assigned jets.
+mean of one. The normalisations of the pairwise features and of the autoencoder's candidate
+kinematics come from the training set itself (candidates built from randomly assigned jets).
+After training, the best model's anomaly score is calibrated in bins of the average parent mass
+on the training events (``calibration.json`` in the run directory): the mass-decorrelated score.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology
-from pairhunt.train.abc_model import KINEMATIC_FEATURES, AbcConfig, AbcModel, candidate_kinematics, four_momenta, random_categories
+from pairhunt.train.abc_model import (
+    KINEMATIC_FEATURES, AbcConfig, AbcModel, candidate_kinematics, four_momenta, pair_features, random_categories,
+)
 from pairhunt.train.data import TrainingData
 from pairhunt.train.loop import RunTrainer, TrainConfig
 
 VALIDATION_SEED = 12345  # the random candidate pairs of the validation loss are the same every epoch
+CALIBRATION_FILE = "calibration.json"
+CALIBRATION_BINS = 25  # average-mass bins of equal background event count
+CALIBRATION_POINTS = 200  # score quantiles per bin: the decorrelated score moves in steps of 0.5 %
 
 
 def candidate_scale(data: TrainingData, features: list[str], seed: int) -> list[list[float]]:
-    """Mean and std of log mass, log pT and jet count of candidates of 2+ randomly assigned jets.
+    """Mean and std of log pT and jet count of candidates of 2+ randomly assigned jets.
 
-    Candidates of zero or one jet are left out: their near-zero masses would inflate the scale
-    and make a 10% mass difference between the parents invisible to the autoencoder.
+    Candidates of zero or one jet are left out: they are not what a parent looks like.
     """
     jets = torch.as_tensor(data.features, dtype=torch.float32)
     mask = torch.as_tensor(data.mask)
     index = {name: features.index(name) for name in KINEMATIC_FEATURES}
     weights = random_categories(mask, torch.Generator().manual_seed(seed))[..., :2]
-    kinematics = candidate_kinematics(weights, four_momenta(jets, index))[weights.sum(dim=1) >= 2]
+    kinematics = candidate_kinematics(weights, four_momenta(jets, index))[weights.sum(dim=1) >= 2][:, 1:]
     return [kinematics.mean(dim=0).tolist(), kinematics.std(dim=0).clamp_min(1e-3).tolist()]
+
+
+def pair_scale(data: TrainingData, features: list[str], max_events: int = 20_000) -> list[list[float]]:
+    """Mean and std of the pairwise features over pairs of distinct real jets."""
+    jets = torch.as_tensor(data.features[:max_events], dtype=torch.float32)
+    mask = torch.as_tensor(data.mask[:max_events])
+    index = {name: features.index(name) for name in KINEMATIC_FEATURES}
+    pairs = mask[:, :, None] & mask[:, None, :] & ~torch.eye(mask.shape[1], dtype=torch.bool)
+    values = pair_features(jets, index)[pairs]
+    return [values.mean(dim=0).tolist(), values.std(dim=0).clamp_min(1e-3).tolist()]
 
 
 def normalised_weights(data: TrainingData) -> np.ndarray:
@@ -41,15 +60,50 @@ def normalised_weights(data: TrainingData) -> np.ndarray:
     return (data.weights / data.weights.mean()).astype(np.float32)
 
 
-def build_abc_model(meta: dict) -> AbcModel:
-    """The ABC model of a run from its metadata."""
-    return AbcModel(
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Quantiles of a weighted sample (the weighted empirical CDF, interpolated)."""
+    order = np.argsort(values)
+    cdf = np.cumsum(weights[order]) - 0.5 * weights[order]
+    return np.interp(levels, cdf / weights.sum(), values[order])
+
+
+def mass_calibration(model: AbcModel, data: TrainingData, batch_size: int = 4096) -> dict[str, list]:
+    """Average-mass bin edges (equal event counts) and the weighted score quantiles in each bin."""
+    scores, masses = [], []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            jets = torch.as_tensor(data.features[start : start + batch_size], dtype=torch.float32)
+            _, score, mass = model.hard_assignment_score(jets, torch.as_tensor(data.mask[start : start + batch_size]))
+            scores.append(score.numpy())
+            masses.append(mass.numpy())
+    score, mass = np.concatenate(scores).astype(np.float64), np.concatenate(masses).astype(np.float64)
+    weights = normalised_weights(data).astype(np.float64)
+    edges = np.quantile(mass, np.linspace(0.0, 1.0, CALIBRATION_BINS + 1))
+    bin_index = np.clip(np.searchsorted(edges[1:-1], mass, side="left"), 0, CALIBRATION_BINS - 1)
+    levels = (np.arange(CALIBRATION_POINTS) + 0.5) / CALIBRATION_POINTS
+    quantiles = [weighted_quantiles(score[bin_index == b], weights[bin_index == b], levels) for b in range(CALIBRATION_BINS)]
+    return {"edges": edges.tolist(), "quantiles": np.array(quantiles).tolist(), "events": int(len(data))}
+
+
+def build_abc_model(meta: dict, calibration: dict | None = None) -> AbcModel:
+    """The ABC model of a run from its metadata (and its mass calibration, when made)."""
+    model = AbcModel(
         meta["features"],
         AbcConfig(**meta["model"]),
         torch.tensor(meta["normalisation"]["mean"]),
         torch.tensor(meta["normalisation"]["std"]),
         meta["candidate_scale"],
+        meta["pair_scale"],
     )
+    if calibration is not None:
+        model.calibration.set(torch.tensor(calibration["edges"]), torch.tensor(calibration["quantiles"]))
+    return model
+
+
+def load_calibration(run_dir: str | Path) -> dict | None:
+    path = Path(run_dir) / CALIBRATION_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 class AbcTrainer(RunTrainer):
@@ -66,6 +120,7 @@ class AbcTrainer(RunTrainer):
         meta = super()._metadata(data)
         meta["model"] = self.abc_config.to_dict()
         meta["candidate_scale"] = candidate_scale(data, meta["features"], self.config.seed)
+        meta["pair_scale"] = pair_scale(data, meta["features"])
         meta["weighted"] = data.weights is not None
         return meta
 
@@ -93,13 +148,37 @@ class AbcTrainer(RunTrainer):
                 weights = data["weights"][rows]
                 terms = self.model.losses(data["jets"][rows], data["mask"][rows], generator)
                 terms["loss"] = self.model.weighted_total(terms)
-                terms["anomaly_score"] = self.model(data["jets"][rows], data["mask"][rows])["anomaly_score"]
+                _, terms["anomaly_score"], _ = self.model.hard_assignment_score(data["jets"][rows], data["mask"][rows])
                 for name, value in terms.items():
                     sums[name] = sums.get(name, 0.0) + float((weights * value).sum())
         total_weight = float(data["weights"].sum())
         metrics = {name: value / total_weight for name, value in sums.items()}
         metrics["objective"] = -metrics["loss"] if math.isfinite(metrics["loss"]) else -math.inf
         return metrics
+
+    def calibrate(self) -> dict:
+        """Calibrate ``best.pt``'s anomaly score in bins of the average mass on all training events."""
+        path = self.run_dir / "best.pt"
+        if not path.is_file():
+            raise PairhuntError(f"nothing to calibrate: {path} does not exist")
+        model = build_abc_model(self.meta)
+        model.load_state_dict(torch.load(path, weights_only=False, map_location="cpu")["model"])
+        events = self.train if len(self.validation) == 0 else concatenate(self.train, self.validation)
+        calibration = mass_calibration(model, events)
+        (self.run_dir / CALIBRATION_FILE).write_text(json.dumps(calibration) + "\n")
+        return calibration
+
+
+def concatenate(first: TrainingData, second: TrainingData) -> TrainingData:
+    """Features, mask and weights of two sets of events (what the calibration needs)."""
+    weights = None if first.weights is None else np.concatenate([first.weights, second.weights])
+    return TrainingData(
+        features=np.concatenate([first.features, second.features]),
+        mask=np.concatenate([first.mask, second.mask]),
+        targets=np.concatenate([first.targets, second.targets]),
+        multiplicity=np.concatenate([first.multiplicity, second.multiplicity]),
+        weights=weights,
+    )
 
 
 def tensors(data: TrainingData) -> dict[str, torch.Tensor]:

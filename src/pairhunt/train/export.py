@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from pairhunt.contract import METADATA_KEY, ModelContract
+from pairhunt.errors import PairhuntError
 from pairhunt.train.trainer import load_run
 
 OPSET = 18
@@ -43,6 +44,8 @@ def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best.
     import onnx
 
     model, topology, meta = load_run(run_dir, checkpoint)
+    if meta["kind"] == "abc" and not model.calibration.ready:
+        raise PairhuntError(f"{run_dir}: no mass calibration ({run_dir}/calibration.json); finish `pairhunt train abc` first")
     n_globals = len(meta.get("global_normalisation", {}).get("mean", []))
     has_globals = getattr(model, "has_globals", False)
     args = example_inputs(len(meta["features"]), n_globals if has_globals else 0)

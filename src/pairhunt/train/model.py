@@ -60,10 +60,14 @@ class EncoderBlock(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """``bias`` ``[B, heads, N, N]``: an additive attention bias that already masks padded keys."""
         batch, length, dim = x.shape
         q, k, v = self.qkv(self.norm1(x)).reshape(batch, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
+        if bias is None:
+            attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
+        else:  # written out: the dynamo ONNX exporter cannot decompose SDPA with a float mask
+            attended = torch.softmax(q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5 + bias, dim=-1) @ v
         x = x + self.dropout(self.out(attended.transpose(1, 2).reshape(batch, length, dim)))
         return x + self.dropout(self.ffn(self.norm2(x)))
 

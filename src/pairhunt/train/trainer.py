@@ -141,9 +141,9 @@ def load_run(run_dir: str | Path, checkpoint: str = "best.pt") -> tuple[torch.nn
     meta.setdefault("kind", "spanet")  # runs written before ABC existed
     topology = topology_from_dict(meta["topology"])
     if meta["kind"] == "abc":
-        from pairhunt.train.abc_trainer import build_abc_model
+        from pairhunt.train.abc_trainer import build_abc_model, load_calibration
 
-        model = build_abc_model(meta)
+        model = build_abc_model(meta, load_calibration(run_dir))
     else:
         model = build_model(topology, ModelConfig(**meta["model"]), meta)
     state = torch.load(run_dir / checkpoint, weights_only=False, map_location="cpu")
