@@ -209,3 +209,18 @@ def test_shipped_model_through_the_runner(generated):
     masses = {d: hists["mass_average"][{"dataset": d, "method": "abc"}] for d in fileset}
     mean = {d: np.average(h.axes[0].centers, weights=h.values()) for d, h in masses.items()}
     assert mean["gluino"] > 600.0 > mean["qcd"]
+
+
+def test_shipped_model_leaves_radiation_to_isr_and_keeps_decay_products(generated):
+    """On gluinos (truth-labelled), jets matched to no decay quark go to ISR far more often."""
+    topology = load_topology("pair_abc").with_selection(ht_min=0.0)
+    data = from_nanoaod([generated["gluino"]], topology)
+    matched = np.zeros(data.mask.shape, dtype=bool)
+    event, _, _ = np.nonzero(data.targets >= 0)
+    matched[event, data.targets[data.targets >= 0]] = True
+    assignment = AbcAssignment(model="pair_abc").assign(data.kinematics, topology)
+    isr = (assignment.parent < 0) & data.mask
+    unmatched = data.mask & ~matched
+    assert unmatched.sum() > 100 and matched.sum() > 500
+    assert isr[unmatched].mean() > 0.2
+    assert isr[unmatched].mean() > 3 * isr[matched].mean()

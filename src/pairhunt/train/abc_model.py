@@ -58,7 +58,7 @@ class AbcConfig:
     crossed_weight: float = 1.0
     margin_weight: float = 1.0
     margin: float = 1.0  # latent distance below which a random pair is penalised
-    isr_weight: float = 0.1
+    isr_weight: float = 4.0
 
     def to_dict(self) -> dict:
         return asdict(self)
