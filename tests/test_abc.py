@@ -224,3 +224,24 @@ def test_shipped_model_leaves_radiation_to_isr_and_keeps_decay_products(generate
     assert unmatched.sum() > 100 and matched.sum() > 500
     assert isr[unmatched].mean() > 0.2
     assert isr[unmatched].mean() > 3 * isr[matched].mean()
+
+
+def test_shipped_model_sends_planted_soft_jets_to_isr(generated):
+    """Toy: one extra 40 GeV jet planted at random (eta, phi) in every gluino event goes to ISR
+    far more often than the event's own truth-matched jets."""
+    topology = load_topology("pair_abc").with_selection(ht_min=0.0, keep=9)
+    data = from_nanoaod([generated["gluino"]], topology)
+    rng = np.random.default_rng(3)
+    n = len(data)
+    phi = rng.uniform(-np.pi, np.pi, n)
+    planted = np.stack([np.full(n, np.log1p(40.0)), rng.uniform(-2.4, 2.4, n), np.sin(phi), np.cos(phi), np.full(n, np.log1p(6.0))], axis=-1)
+    jets = np.concatenate([data.features, planted[:, None, :]], axis=1).astype(np.float32)
+    mask = np.concatenate([data.mask, np.ones((n, 1), dtype=bool)], axis=1)
+    session = ort.InferenceSession(str(AbcAssignment(model="pair_abc").path), providers=["CPUExecutionProvider"])
+    probabilities = session.run(["category_probabilities"], {"jets": jets, "mask": mask})[0]
+    isr = probabilities.argmax(axis=-1) == 2
+    matched = np.zeros(data.mask.shape, dtype=bool)
+    event, _, _ = np.nonzero(data.targets >= 0)
+    matched[event, data.targets[data.targets >= 0]] = True
+    assert isr[:, -1].mean() > 0.4
+    assert isr[:, -1].mean() > 3 * isr[:, :-1][matched].mean()
