@@ -276,7 +276,21 @@ def markdown_report(summary: dict) -> str:
             f"{'yes' if r['window_holds_signal_peak'] else 'no'} ({r['reconstructed_signal_peak_gev']:.0f}) | {best['local_significance']:.2f} | "
             f"{bound}{glob.get('global_significance', float('nan')):.2f} |"
         )
+    expected = {
+        label: row["local_significance"]
+        for label, hunt in summary["bumphunts"].items()
+        for row in hunt["result"].get("injection", [])
+        if row["strength"] == 1.0
+    }
     lines += ["", winner_line(found)]
+    if expected:
+        best = max(expected, key=expected.get)
+        others = ", ".join(f"{k} {v:.2f}" for k, v in expected.items() if k != best)
+        lines += [
+            "",
+            f"On the expected spectra (injection test at the nominal strength, no Poisson draw) the best is "
+            f"**{best}**, local Z {expected[best]:.2f} ({others}): one draw of pseudo-data can favour another method.",
+        ]
     for label, hunt in summary["bumphunts"].items():
         lines += ["", f"### {label}", "", f"Files: {', '.join(Path(p).name for p in hunt['files'].values())} in `{Path(hunt['files']['json']).parent}`"]
         for row in hunt["result"].get("injection", []):
