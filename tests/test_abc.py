@@ -94,14 +94,16 @@ def test_padded_jets_change_nothing_whatever_their_features():
     torch.testing.assert_close(longer["category_probabilities"][:, :8], out["category_probabilities"], atol=1e-6, rtol=1e-6)
 
 
-def test_mass_calibration_gives_the_background_percentile_in_each_mass_bin():
+def test_mass_calibration_gives_the_background_percentile_at_each_mass():
     calibration = MassCalibration()
     levels = (torch.arange(100) + 0.5) / 100
-    # two mass bins (below / above 1000 GeV) whose background scores are uniform on [0, 1] and [0, 2]
-    calibration.set(torch.tensor([0.0, 1000.0, 5000.0]), torch.stack([levels, 2 * levels]))
-    score = torch.tensor([0.25, 0.25, 1.5, 3.0])
-    mass = torch.tensor([500.0, 1500.0, 1500.0, 9000.0])
-    torch.testing.assert_close(calibration(score, mass), torch.tensor([0.25, 0.12, 0.75, 1.0]))
+    # two mass bins centred at 500 and 1500 GeV whose background scores are uniform on [0, 1] and [0, 2]
+    calibration.set(torch.tensor([500.0, 1500.0]), torch.stack([levels, 2 * levels]))
+    score = torch.tensor([0.25, 0.25, 1.5, 3.0, 0.5, 0.25])
+    mass = torch.tensor([100.0, 1500.0, 1500.0, 9000.0, 1000.0, 1250.0])
+    # beyond the outer centres the nearest bin's table; between them a linear mix (0.5 -> 0.5 and 0.25)
+    expected = torch.tensor([0.25, 0.12, 0.75, 1.0, 0.375, 0.25 * 0.25 + 0.75 * 0.12])
+    torch.testing.assert_close(calibration(score, mass), expected)
 
 
 def test_losses_are_symmetric_under_parent_swap():
@@ -245,3 +247,28 @@ def test_shipped_model_sends_planted_soft_jets_to_isr(generated):
     matched[event, data.targets[data.targets >= 0]] = True
     assert isr[:, -1].mean() > 0.4
     assert isr[:, -1].mean() > 3 * isr[:, :-1][matched].mean()
+
+
+def test_symmetry_augmentation_rotates_phi_and_mirrors_eta_only():
+    from pairhunt.train.abc_trainer import symmetry_augmented
+
+    jets, mask = random_jets(64, 8)
+    jets = jets * mask[..., None]
+    out = symmetry_augmented(jets, FEATURES, torch.Generator().manual_seed(1))
+    again = symmetry_augmented(jets, FEATURES, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(out, again)  # reproducible from the seed
+    index = {name: FEATURES.index(name) for name in FEATURES}
+    for name in ("log_pt", "log_mass"):
+        torch.testing.assert_close(out[..., index[name]], jets[..., index[name]])
+    # |eta| kept, the sign flipped for a whole event or not at all
+    eta_ratio = (out[..., index["eta"]] / jets[..., index["eta"]].where(mask, torch.ones(()))).where(mask, torch.ones(()))
+    assert torch.allclose(eta_ratio.abs(), torch.ones(()))
+    assert ((eta_ratio == eta_ratio[:, :1]) | ~mask).all()
+    assert (eta_ratio[:, 0] < 0).any() and (eta_ratio[:, 0] > 0).any()
+    # one rotation angle per event: azimuthal differences between its jets are unchanged
+    phi = torch.atan2(jets[..., index["sin_phi"]], jets[..., index["cos_phi"]])
+    rotated = torch.atan2(out[..., index["sin_phi"]], out[..., index["cos_phi"]])
+    shift = torch.remainder(rotated - phi, 2 * torch.pi)
+    spread = torch.remainder(shift - shift[:, :1] + torch.pi, 2 * torch.pi) - torch.pi
+    assert spread[mask].abs().max() < 1e-4
+    assert (out[~mask] == 0).all()

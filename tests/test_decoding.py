@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pairhunt.decoding import decode_greedy, tuple_table
+from pairhunt.decoding import canonical_tuples, decode_greedy, decode_top_k, tuple_table
 
 
 def numpy_greedy(scores: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
@@ -77,3 +77,66 @@ def test_masked_model_scores_decode_like_the_numpy_decoder():
     for s in scores:
         s.reshape(n_events, -1)[invalid] = -1e9
     np.testing.assert_array_equal(decode_greedy(scores, mask), numpy_greedy(scores, mask))
+
+
+def brute_force_top_k(scores, mask, k, groups, swap_equal):
+    """Every valid distinct joint assignment of two parents, sorted by summed score."""
+    n_events, n_jets = mask.shape
+    tables = [tuple_table(n_jets, s.ndim - 1) for s in scores]
+    canonical = [canonical_tuples(n_jets, s.ndim - 1, g) for s, g in zip(scores, groups)]
+    out = []
+    for event in range(n_events):
+        options = {}
+        flat = [s[event].reshape(-1) for s in scores]
+        for a in np.flatnonzero(canonical[0]):
+            ja = tables[0][a]
+            if len(set(ja)) < len(ja) or not mask[event, ja].all():
+                continue
+            for b in np.flatnonzero(canonical[1]):
+                jb = tables[1][b]
+                if len(set(jb)) < len(jb) or not mask[event, jb].all() or set(ja) & set(jb):
+                    continue
+                total = float(flat[0][a]) + float(flat[1][b])
+                key = (min(a, b), max(a, b)) if swap_equal else (a, b)
+                options[key] = max(options.get(key, -np.inf), total)
+        out.append(sorted(options.values(), reverse=True)[:k])
+    return out
+
+
+@pytest.mark.parametrize("swap_equal", [False, True])
+@pytest.mark.parametrize("k", [1, 3, 8])
+def test_top_k_equals_a_brute_force_ranking(swap_equal, k):
+    rng = np.random.default_rng(k + 10 * swap_equal)
+    n_events, n_jets = 60, 7
+    mask = np.arange(n_jets)[None, :] < rng.integers(3, n_jets + 1, n_events)[:, None]
+    scores = [rng.normal(size=(n_events, n_jets, n_jets, n_jets)) for _ in range(2)]
+    groups = [((0, 1),), ((0, 1),)]
+    slots, totals = decode_top_k(scores, mask, k, groups, swap_equal)
+    expected = brute_force_top_k(scores, mask, k, groups, swap_equal)
+    for event in range(n_events):
+        found = np.isfinite(totals[event])
+        np.testing.assert_allclose(totals[event][found], expected[event], rtol=1e-12)
+        assert (slots[event][~found] == -1).all()
+        for rank in np.flatnonzero(found):  # valid: real, distinct jets; the score is the slots'
+            jets = slots[event, rank].ravel()
+            assert len(set(jets)) == 6 and mask[event, jets].all()
+            a, b = (np.ravel_multi_index(tuple(slots[event, rank, p]), (n_jets,) * 3) for p in (0, 1))
+            assert np.isclose(scores[0][event].ravel()[a] + scores[1][event].ravel()[b], totals[event, rank])
+        assert np.all(np.diff(totals[event][found]) <= 0)
+
+
+def test_top_1_scores_at_least_the_greedy_assignment():
+    rng = np.random.default_rng(5)
+    n_events, n_jets = 300, 8
+    mask = np.ones((n_events, n_jets), dtype=bool)
+    scores = [rng.normal(size=(n_events, n_jets, n_jets, n_jets)) * 2 for _ in range(2)]
+    for s in scores:  # symmetric in the first two slots, as the models' outputs
+        s += np.swapaxes(s, 1, 2)
+    _, totals = decode_top_k(scores, mask, 1, [((0, 1),), ((0, 1),)], False)
+    greedy = decode_greedy(scores, mask)
+    greedy_total = sum(
+        scores[p].reshape(n_events, -1)[np.arange(n_events), np.ravel_multi_index(tuple(greedy[:, p].T), (n_jets,) * 3)]
+        for p in (0, 1)
+    )
+    assert np.all(totals[:, 0] >= greedy_total - 1e-12)
+    assert np.mean(totals[:, 0] > greedy_total + 1e-9) > 0.05  # random scores: greedy is often not the joint best

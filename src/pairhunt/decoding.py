@@ -125,3 +125,150 @@ def decode_greedy(scores: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
     tables = tuple(tuple_table(n_jets, k) for k in ks)
     real = np.left_shift(np.int64(1), np.arange(n_jets, dtype=np.int64))[None, :] * mask
     return _decode(flat, bits, tables, real.sum(axis=1).astype(np.int64), max(ks))
+
+
+@lru_cache(maxsize=64)
+def canonical_tuples(n_jets: int, k: int, symmetric_groups: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """``[n_jets**k]`` True for one tuple per class of equivalent tuples (jets of each group of
+    interchangeable slots in increasing order): the others are the same assignment."""
+    table = tuple_table(n_jets, k)
+    keep = np.ones(len(table), dtype=bool)
+    for group in symmetric_groups:
+        for a, b in zip(group, group[1:]):
+            keep &= table[:, a] < table[:, b]
+    return keep
+
+
+@numba.njit(inline="always")
+def _top_tuples(row, bits, canonical, free, kept, kept_scores, n_kept):
+    """Fill ``kept`` with the ``n_kept`` best valid canonical tuples of free jets (score, then
+    index); returns how many exist (at most ``n_kept``) and the best score left out."""
+    count, left_out = 0, -np.inf
+    for t in range(row.shape[0]):
+        value = np.float64(row[t])
+        if not canonical[t] or bits[t] < 0 or bits[t] & ~free or not value > -np.inf:
+            continue
+        if count == n_kept and not value > kept_scores[n_kept - 1]:
+            left_out = max(left_out, value)
+            continue
+        if count == n_kept:
+            left_out = max(left_out, kept_scores[n_kept - 1])
+        else:
+            count += 1
+        position = count - 1
+        while position > 0 and value > kept_scores[position - 1]:
+            kept[position] = kept[position - 1]
+            kept_scores[position] = kept_scores[position - 1]
+            position -= 1
+        kept[position] = t
+        kept_scores[position] = value
+    return count, left_out
+
+
+@numba.njit(inline="always")
+def _best_pairs(first, first_scores, n_first, second, second_scores, n_second, bits_a, bits_b, swap_equal, k, out, out_scores):
+    """The ``k`` best disjoint pairs (first[i], second[j]) by summed score into ``out``; returns the count.
+
+    With ``swap_equal`` (interchangeable parents with the same tuple table) a pair and its swap
+    are one assignment: only the better one is kept.
+    """
+    found = 0
+    for i in range(n_first):
+        if found == k and not first_scores[i] + second_scores[0] > out_scores[k - 1]:
+            break
+        for j in range(n_second):
+            total = first_scores[i] + second_scores[j]
+            if found == k and not total > out_scores[k - 1]:
+                break
+            a, b = first[i], second[j]
+            if bits_a[a] & bits_b[b]:
+                continue
+            if swap_equal:
+                duplicate = -1
+                for r in range(found):
+                    if out[r, 0] == b and out[r, 1] == a:
+                        duplicate = r
+                if duplicate >= 0:
+                    if not total > out_scores[duplicate]:
+                        continue
+                    for r in range(duplicate, found - 1):  # drop the worse orientation
+                        out[r] = out[r + 1]
+                        out_scores[r] = out_scores[r + 1]
+                    found -= 1
+            position = found if found < k else k - 1
+            if found < k:
+                found += 1
+            while position > 0 and total > out_scores[position - 1]:
+                out[position] = out[position - 1]
+                out_scores[position] = out_scores[position - 1]
+                position -= 1
+            out[position, 0], out[position, 1] = a, b
+            out_scores[position] = total
+    return found
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode_top_k(scores_a, scores_b, bits_a, bits_b, canonical_a, canonical_b, real, swap_equal, k, kept):
+    n_events = real.shape[0]
+    pairs = np.full((n_events, k, 2), -1, dtype=np.int64)
+    pair_scores = np.full((n_events, k), -np.inf)
+    first, second = np.empty(scores_a.shape[1], dtype=np.int64), np.empty(scores_b.shape[1], dtype=np.int64)
+    first_scores, second_scores = np.empty(scores_a.shape[1]), np.empty(scores_b.shape[1])
+    out, out_scores = np.empty((k, 2), dtype=np.int64), np.empty(k)
+    for event in range(n_events):
+        n_kept = kept
+        while True:
+            n_first, left_a = _top_tuples(scores_a[event], bits_a, canonical_a, real[event], first, first_scores, n_kept)
+            n_second, left_b = _top_tuples(scores_b[event], bits_b, canonical_b, real[event], second, second_scores, n_kept)
+            found = 0
+            if n_first > 0 and n_second > 0:
+                found = _best_pairs(first, first_scores, n_first, second, second_scores, n_second, bits_a, bits_b, swap_equal, k, out, out_scores)
+            # a pair with a left-out tuple scores at most left_a + best_b (or best_a + left_b)
+            bound = -np.inf
+            if n_second > 0:
+                bound = max(bound, left_a + second_scores[0])
+            if n_first > 0:
+                bound = max(bound, first_scores[0] + left_b)
+            if (found == k and out_scores[k - 1] > bound) or bound == -np.inf or n_kept >= scores_a.shape[1]:
+                break
+            n_kept = min(4 * n_kept, max(scores_a.shape[1], scores_b.shape[1]))
+        for r in range(found):
+            pairs[event, r, 0], pairs[event, r, 1] = out[r, 0], out[r, 1]
+            pair_scores[event, r] = out_scores[r]
+    return pairs, pair_scores
+
+
+def decode_top_k(
+    scores: list[np.ndarray],
+    mask: np.ndarray,
+    k: int,
+    symmetric_products: list[tuple[tuple[int, ...], ...]],
+    parents_interchangeable: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best distinct joint assignments of two parents, ranked by summed score.
+
+    Returns ``[events, k, 2, max k_p]`` jet indices (-1 when empty, and for ranks beyond the
+    number of valid assignments) and ``[events, k]`` summed scores (log-probabilities for the
+    models' outputs; -inf when empty). Assignments that differ only by interchangeable products
+    (``symmetric_products[p]``: groups of slots) or, with ``parents_interchangeable``, by
+    swapping the parents, are one assignment. The first entry maximises the joint score; the
+    greedy decoder can differ from it where its confident first choice costs the other parent.
+    """
+    if len(scores) != 2:
+        raise ValueError(f"top-k decoding handles two parents, got {len(scores)}")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    n_events, n_jets = mask.shape
+    ks = [s.ndim - 1 for s in scores]
+    dtype = np.result_type(*scores)
+    flat = [np.ascontiguousarray(s.reshape(n_events, -1), dtype=dtype) for s in scores]
+    bits = [tuple_bits(n_jets, kp) for kp in ks]
+    canonical = [canonical_tuples(n_jets, kp, tuple(groups)) for kp, groups in zip(ks, symmetric_products)]
+    real = (np.left_shift(np.int64(1), np.arange(n_jets, dtype=np.int64))[None, :] * mask).sum(axis=1).astype(np.int64)
+    pairs, pair_scores = _decode_top_k(*flat, *bits, *canonical, real, parents_interchangeable, k, max(4 * k, 32))
+    tables = [tuple_table(n_jets, kp) for kp in ks]
+    slots = np.full((n_events, k, 2, max(ks)), -1, dtype=np.int64)
+    for p, table in enumerate(tables):
+        found = pairs[..., p] >= 0
+        slots[found, p, : ks[p]] = table[pairs[..., p][found]]
+    return slots, pair_scores

@@ -174,22 +174,25 @@ def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class MassCalibration(nn.Module):
-    """Percentile of the anomaly score among background events in the same average-mass bin.
+    """Percentile of the anomaly score among background events of the same average mass.
 
-    ``edges`` ``[M + 1]`` bound the mass bins (the outer ones open); ``quantiles`` ``[M, Q]``
-    hold the weighted background score quantiles of each bin. The percentile is the fraction of
-    a bin's quantiles below the score: a cut at x keeps a fraction 1 - x of the background in
-    every mass bin. Empty tables (before calibration) give NaN.
+    The background events are split into M average-mass bins of equal count; ``centres`` ``[M]``
+    holds each bin's weighted median mass, ``quantiles`` ``[M, Q]`` its weighted score
+    quantiles. An event's percentile is the fraction of quantiles below its score, interpolated
+    linearly in mass between the two nearest bin centres (constant beyond the outer ones): the
+    score distribution changes with mass inside a bin too, most in the wide high-mass bins, and
+    a step per bin would leave that trend in the cut. A cut at x then keeps a fraction 1 - x of
+    the background at every mass. Empty tables (before calibration) give NaN.
     """
 
     def __init__(self, bins: int = 1, points: int = 1):
         super().__init__()
         # not in the state dict: the table is made after training and stored beside the run
-        self.register_buffer("edges", torch.zeros(bins + 1), persistent=False)
+        self.register_buffer("centres", torch.zeros(bins), persistent=False)
         self.register_buffer("quantiles", torch.full((bins, points), float("nan")), persistent=False)
 
-    def set(self, edges: torch.Tensor, quantiles: torch.Tensor) -> None:
-        self.edges = edges.float().to(self.edges.device)
+    def set(self, centres: torch.Tensor, quantiles: torch.Tensor) -> None:
+        self.centres = centres.float().to(self.centres.device)
         self.quantiles = quantiles.float().to(self.quantiles.device)
 
     @property
@@ -197,10 +200,14 @@ class MassCalibration(nn.Module):
         return bool(torch.isfinite(self.quantiles).all())
 
     def forward(self, score: torch.Tensor, mass: torch.Tensor) -> torch.Tensor:
-        inner = self.edges[1:-1]
-        bin_index = (mass[:, None] > inner[None, :]).sum(dim=1)
-        table = self.quantiles[bin_index]
-        return (score[:, None] > table).to(score.dtype).mean(dim=1)
+        last = self.centres.shape[0] - 1
+        above = (mass[:, None] > self.centres[None, :]).sum(dim=1)
+        lower, upper = (above - 1).clamp(0, last), above.clamp(0, last)
+        span = self.centres[upper] - self.centres[lower]
+        fraction = torch.where(span > 0, (mass - self.centres[lower]) / span.clamp_min(1e-6), torch.zeros_like(mass))
+        below_lower = (score[:, None] > self.quantiles[lower]).to(score.dtype).mean(dim=1)
+        below_upper = (score[:, None] > self.quantiles[upper]).to(score.dtype).mean(dim=1)
+        return (1 - fraction) * below_lower + fraction * below_upper
 
 
 class AbcModel(nn.Module):

@@ -68,7 +68,7 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, levels: np.ndarr
 
 
 def mass_calibration(model: AbcModel, data: TrainingData, batch_size: int = 4096) -> dict[str, list]:
-    """Average-mass bin edges (equal event counts) and the weighted score quantiles in each bin."""
+    """Average-mass bins of equal event count: edges, weighted median masses and score quantiles."""
     scores, masses = [], []
     model.eval()
     with torch.no_grad():
@@ -82,8 +82,10 @@ def mass_calibration(model: AbcModel, data: TrainingData, batch_size: int = 4096
     edges = np.quantile(mass, np.linspace(0.0, 1.0, CALIBRATION_BINS + 1))
     bin_index = np.clip(np.searchsorted(edges[1:-1], mass, side="left"), 0, CALIBRATION_BINS - 1)
     levels = (np.arange(CALIBRATION_POINTS) + 0.5) / CALIBRATION_POINTS
-    quantiles = [weighted_quantiles(score[bin_index == b], weights[bin_index == b], levels) for b in range(CALIBRATION_BINS)]
-    return {"edges": edges.tolist(), "quantiles": np.array(quantiles).tolist(), "events": int(len(data))}
+    bins = [bin_index == b for b in range(CALIBRATION_BINS)]
+    centres = [weighted_quantiles(mass[b], weights[b], np.array([0.5]))[0] for b in bins]
+    quantiles = [weighted_quantiles(score[b], weights[b], levels) for b in bins]
+    return {"edges": edges.tolist(), "centres": centres, "quantiles": np.array(quantiles).tolist(), "events": int(len(data))}
 
 
 def build_abc_model(meta: dict, calibration: dict | None = None) -> AbcModel:
@@ -97,7 +99,9 @@ def build_abc_model(meta: dict, calibration: dict | None = None) -> AbcModel:
         meta["pair_scale"],
     )
     if calibration is not None:
-        model.calibration.set(torch.tensor(calibration["edges"]), torch.tensor(calibration["quantiles"]))
+        if "centres" not in calibration:
+            raise PairhuntError("the run's calibration.json predates interpolated calibration; recalibrate the run")
+        model.calibration.set(torch.tensor(calibration["centres"]), torch.tensor(calibration["quantiles"]))
     return model
 
 
@@ -106,14 +110,39 @@ def load_calibration(run_dir: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def symmetry_augmented(jets: torch.Tensor, features: list[str], generator: torch.Generator) -> torch.Tensor:
+    """The events rotated in phi by a random angle and mirrored in eta with probability 1/2.
+
+    Both are exact symmetries of pp collisions and of the detector model, so a background-only
+    model learns them instead of the azimuths of its finite training set: more distinct events
+    for free. ``jets`` holds the unnormalised features (padded jets are zero and stay zero).
+    """
+    angle = (torch.rand(len(jets), 1, generator=generator) * (2 * math.pi)).to(jets.device)
+    mirror = torch.where(torch.rand(len(jets), 1, generator=generator) < 0.5, -1.0, 1.0).to(jets.device)
+    sin_i, cos_i, eta_i = (features.index(name) for name in ("sin_phi", "cos_phi", "eta"))
+    sin, cos = jets[..., sin_i], jets[..., cos_i]
+    out = jets.clone()
+    out[..., sin_i] = sin * torch.cos(angle) + cos * torch.sin(angle)
+    out[..., cos_i] = cos * torch.cos(angle) - sin * torch.sin(angle)
+    out[..., eta_i] = jets[..., eta_i] * mirror
+    return out
+
+
 class AbcTrainer(RunTrainer):
-    """Train the ABC model; ``best.pt`` has the lowest weighted validation loss."""
+    """Train the ABC model; ``best.pt`` has the lowest weighted validation loss.
+
+    With ``augment`` every training batch is randomly rotated in phi and mirrored in eta
+    (:func:`symmetry_augmented`); validation events are used as they are.
+    """
 
     kind = "abc"
     monitor = "val_objective"
 
-    def __init__(self, topology: Topology, data: TrainingData, run_dir, abc_config: AbcConfig, config: TrainConfig):
+    def __init__(
+        self, topology: Topology, data: TrainingData, run_dir, abc_config: AbcConfig, config: TrainConfig, augment: bool = False
+    ):
         self.abc_config = abc_config
+        self.augment = augment
         super().__init__(topology, data, run_dir, config)
 
     def _metadata(self, data: TrainingData) -> dict:
@@ -122,6 +151,7 @@ class AbcTrainer(RunTrainer):
         meta["candidate_scale"] = candidate_scale(data, meta["features"], self.config.seed)
         meta["pair_scale"] = pair_scale(data, meta["features"])
         meta["weighted"] = data.weights is not None
+        meta["augment"] = self.augment
         return meta
 
     def build_model(self) -> AbcModel:
@@ -131,7 +161,10 @@ class AbcTrainer(RunTrainer):
         return tensors(self.train)
 
     def batch_loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        terms = self.model.losses(batch["jets"], batch["mask"], generator)
+        jets = batch["jets"]
+        if self.augment:
+            jets = symmetry_augmented(jets, self.meta["features"], generator)
+        terms = self.model.losses(jets, batch["mask"], generator)
         weights = batch["weights"]
         means = {name: (weights * value).sum() / weights.sum() for name, value in terms.items()}
         return self.model.weighted_total(means), {name: value.detach() for name, value in means.items()}
