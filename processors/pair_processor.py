@@ -18,11 +18,13 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 from coffea import processor
+from coffea.nanoevents import NanoAODSchema
 
 from pairhunt.assignment import AssignmentMethod
 from pairhunt.candidates import build_candidates
 from pairhunt.chunks import describe
 from pairhunt.cutflow import Cutflow
+from pairhunt.detection import histogrammed
 from pairhunt.errors import OutputError, PairhuntError
 from pairhunt.event_table import EventTable
 from pairhunt.inputs import select_jets
@@ -34,6 +36,11 @@ from pairhunt.topology import Topology, load_topology
 # where it would otherwise flood every worker's log.
 warnings.filterwarnings("ignore", message=r".*Missing cross-reference.*")
 warnings.filterwarnings("ignore", message=r".*missing cross-reference.*")
+# A file without run/luminosityBlock/event would make NanoAODSchema raise before the processor runs
+# (a traceback, whatever the methods). Read it instead: only what needs the event number (k-fold
+# models) refuses such a file, with one line naming the branch; the per-event table lacks the keys.
+NanoAODSchema.error_missing_event_ids = False
+warnings.filterwarnings("ignore", message=r"Missing event_ids.*")
 
 
 class PairProcessor(processor.ProcessorABC):
@@ -80,9 +87,10 @@ class PairProcessor(processor.ProcessorABC):
             tock = time.perf_counter()
             n_products = topology.max_products if assignment.fixed_multiplicity else None
             candidates = build_candidates(jets, assignment, topology.n_parents, n_products)
-            self._fill(hists, dataset, method.name, candidates, assignment.score, weight)
+            filled = histogrammed(candidates, assignment, method.name, topology.parents, cutflow, selected)
+            self._fill(hists, dataset, method.name, filled, assignment.score, weight)
             if table is not None:
-                table.add_method(method.name, assignment, candidates)
+                table.add_method(method.name, assignment, candidates, topology.parents)
             timing[f"assign:{method.name}"] = tock - tick
             timing[f"fill:{method.name}"] = time.perf_counter() - tock
 

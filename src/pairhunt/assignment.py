@@ -18,12 +18,16 @@ class JetAssignment:
     ``score`` is an optional per-event number (for example an anomaly score).
     ``fixed_multiplicity`` is False for methods whose parents take any number of jets (ABC):
     a parent is then complete with one jet or more, not only with all its product slots filled.
+    ``detection`` (``[events, parents]``, SPA-NET models) is the probability that each parent is
+    fully reconstructable; with a ``detection_cut`` only candidates above it are histogrammed.
     """
 
     parent: np.ndarray
     product: np.ndarray
     score: np.ndarray | None = None
     fixed_multiplicity: bool = True
+    detection: np.ndarray | None = None
+    detection_cut: float | None = None
 
     @classmethod
     def unassigned(cls, n_events: int, width: int) -> JetAssignment:

@@ -18,6 +18,10 @@ class Candidates:
     p4: vector.MomentumNumpy4D
     complete: np.ndarray  # [events, parents] the parent has a jet in every product slot
 
+    def keeping(self, kept: np.ndarray) -> Candidates:
+        """The same candidates with those not ``kept`` (``[events, parents]``) left incomplete."""
+        return Candidates(p4=self.p4, complete=self.complete & kept)
+
     @property
     def mass(self) -> np.ndarray:
         return np.where(self.complete, self.p4.mass, np.nan)

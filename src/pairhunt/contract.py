@@ -1,9 +1,12 @@
-"""The contract an exported model carries in its ONNX metadata, and its checks.
+"""The contract an exported model carries in its ONNX metadata, its checks, and the names of the
+graph's inputs and outputs.
 
 Training writes the topology (with the feature list, branches and transforms), the
-normalisation, the jet count it was trained with and the model kind into the ONNX file under the
-metadata key ``pairhunt``. The processor builds its inputs from this contract and refuses a
-model whose contract does not match the processor's topology: a mismatch never passes silently.
+normalisation, the jet count it was trained with, the model kind and, for k-fold models, the fold
+rule into the ONNX file under the metadata key ``pairhunt``. The processor builds its inputs from
+this contract and refuses a model whose contract does not match the processor's topology: a
+mismatch never passes silently. Training, export and the processor all take the input and output
+names from here.
 """
 
 from __future__ import annotations
@@ -11,12 +14,64 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from pairhunt._version import __version__
 from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology, topology_from_dict
 
 METADATA_KEY = "pairhunt"
 MODEL_KINDS = ("spanet", "abc")
+
+# graph inputs: padded jet features [B, N, F], real-jet mask [B, N], event-level features [B, G]
+JETS_INPUT = "jets"
+MASK_INPUT = "mask"
+GLOBALS_INPUT = "globals"
+# SPA-NET detection logits [B, parents], what the loss reads; the probabilities are per parent
+DETECTION_LOGITS = "detection"
+# the NanoAOD branch k-fold models are routed by
+EVENT_BRANCH = "event"
+
+
+def assignment_output(parent: str) -> str:
+    """Tuple log-probabilities of a parent, ``[B] + [N] * k``."""
+    return f"assignment_{parent}"
+
+
+def detection_output(parent: str) -> str:
+    """Probability ``[B]`` that all products of a parent are among the kept jets."""
+    return f"detection_{parent}"
+
+
+def regression_output(name: str) -> str:
+    return f"regression_{name}"
+
+
+def classification_output(name: str) -> str:
+    return f"classification_{name}"
+
+
+@dataclass(frozen=True)
+class FoldRule:
+    """Fold ``fold`` of a k-fold training by event number (Analysis Grand Challenge, TopCPToolkit).
+
+    The model is trained and validated on the events with ``event % folds != fold`` and scores
+    the events with ``event % folds == fold``, so no event is scored by a model that saw it.
+    """
+
+    folds: int
+    fold: int
+
+    def __post_init__(self):
+        if self.folds < 2 or not 0 <= self.fold < self.folds:
+            raise PairhuntError(f"invalid fold {self.fold} of {self.folds}: need at least 2 folds and 0 <= fold < folds")
+
+    def scores(self, event: np.ndarray) -> np.ndarray:
+        """Events (by NanoAOD ``event`` number) this fold's model scores."""
+        return np.asarray(event) % self.folds == self.fold
+
+    def trains_on(self, event: np.ndarray) -> np.ndarray:
+        return ~self.scores(event)
 
 
 @dataclass(frozen=True)
@@ -32,10 +87,13 @@ class ModelContract:
     outputs: list[str]
     global_features: list[str] = field(default_factory=list)
     pairhunt_version: str = __version__
+    fold_rule: FoldRule | None = None  # None: one model for every event
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
             raise PairhuntError(f"unknown model kind {self.kind!r}; expected one of {MODEL_KINDS}")
+        if isinstance(self.fold_rule, dict):  # as read back from JSON
+            object.__setattr__(self, "fold_rule", FoldRule(**self.fold_rule))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -50,6 +108,11 @@ class ModelContract:
     @property
     def model_topology(self) -> Topology:
         return topology_from_dict(self.topology)
+
+    @property
+    def has_detection(self) -> bool:
+        """The model gives a detection probability per parent (SPA-NET models exported since they exist)."""
+        return all(detection_output(p) in self.outputs for p in self.model_topology.parents)
 
     def check(self, topology: Topology, source: str = "model") -> None:
         """Raise unless ``topology`` (the processor's) matches the model's, feature by feature."""

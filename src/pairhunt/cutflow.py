@@ -6,7 +6,8 @@ import numpy as np
 
 
 class Cutflow:
-    """Sequential selection steps over one chunk of events; every step ANDs with the previous.
+    """Sequential selection steps over one chunk of events; every ``add`` step ANDs with the
+    previous, a ``count`` step is counted after them without changing what passes.
 
     ``as_dict()`` gives ``{"events": {step: n}, "sumw": {step: w}}``; coffea's accumulate adds
     these dicts across chunks, so the cutflow of a whole run accounts for every event read.
@@ -22,6 +23,13 @@ class Cutflow:
         self._passing = self._passing & np.asarray(mask, dtype=bool)
         self.events[step] = int(self._passing.sum())
         self.sumw[step] = float(self._weights[self._passing].sum())
+
+    def count(self, step: str, mask: np.ndarray) -> None:
+        """A step that branches off the steps so far: counted, not ANDed into them (one method's
+        own cut must not remove events from the other methods)."""
+        branch = self._passing & np.asarray(mask, dtype=bool)
+        self.events[step] = int(branch.sum())
+        self.sumw[step] = float(self._weights[branch].sum())
 
     @property
     def passing(self) -> np.ndarray:

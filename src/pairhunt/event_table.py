@@ -1,8 +1,9 @@
 """Per-event results of a chunk, written as one parquet file for users to join back to NanoAOD.
 
 Keys: ``run``, ``luminosityBlock``, ``event`` (and the dataset in the path). For each method
-``M``: ``M_mass`` (per parent), ``M_mavg``, optionally ``M_score``, and per jet of the input
-file's collection, in its original order, ``M_jet_parent`` and ``M_jet_product`` (-1 for jets
+``M``: ``M_mass`` (per parent), ``M_mavg``, optionally ``M_score``, for SPA-NET models with
+detection outputs ``M_detection_<parent>`` (the probability, whatever the detection cut), and
+per jet of the input file's collection, in its original order, ``M_jet_parent`` and ``M_jet_product`` (-1 for jets
 the selection dropped or the method left unassigned). Events the selection rejected are kept,
 with ``selected = False`` and NaN masses, so the table has one row per event read.
 """
@@ -10,6 +11,7 @@ with ``selected = False`` and NaN masses, so the table has one row per event rea
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import awkward as ak
@@ -18,6 +20,7 @@ import numpy as np
 from pairhunt.assignment import JetAssignment
 from pairhunt.atomic import atomic_path
 from pairhunt.candidates import Candidates
+from pairhunt.contract import detection_output
 from pairhunt.inputs import JetInputs
 from pairhunt.padding import scatter_to_jagged
 
@@ -42,11 +45,14 @@ class EventTable:
         full[self.selected] = values
         return full
 
-    def add_method(self, name: str, assignment: JetAssignment, candidates: Candidates) -> None:
+    def add_method(self, name: str, assignment: JetAssignment, candidates: Candidates, parents: Sequence[str]) -> None:
         self.columns[f"{name}_mass"] = self._expand(candidates.mass, np.nan)
         self.columns[f"{name}_mavg"] = self._expand(candidates.mass_average, np.nan)
         if assignment.score is not None:
             self.columns[f"{name}_score"] = self._expand(assignment.score.astype(np.float64), np.nan)
+        if assignment.detection is not None:
+            for p, parent in enumerate(parents):
+                self.columns[f"{name}_{detection_output(parent)}"] = self._expand(assignment.detection[:, p], np.nan)
         for label, values in (("parent", assignment.parent), ("product", assignment.product)):
             full = self._expand(values, -1)
             self.columns[f"{name}_jet_{label}"] = scatter_to_jagged(full, self._index, self.jet_counts)

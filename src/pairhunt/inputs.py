@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import awkward as ak
 import numpy as np
 
+from pairhunt.contract import EVENT_BRANCH
 from pairhunt.cutflow import Cutflow
 from pairhunt.errors import PairhuntError
 from pairhunt.padding import padded_mask, to_padded
@@ -39,6 +40,7 @@ class JetInputs:
     counts: np.ndarray  # selected jets kept per event (<= width)
     multiplicity: np.ndarray  # selected jets per event before keeping the leading ``width``
     features: dict[str, np.ndarray] = field(default_factory=dict)
+    event: np.ndarray | None = None  # NanoAOD event numbers (k-fold models route by them), None if absent
 
     @property
     def n_events(self) -> int:
@@ -159,6 +161,7 @@ def select_jets(
         index=to_padded(order, width, fill=-1, dtype=np.int64),
         counts=n_kept,
         multiplicity=counts[event_mask],
+        event=ak.to_numpy(events[EVENT_BRANCH])[event_mask] if EVENT_BRANCH in events.fields else None,
     )
     for name, values in raw_features.items():
         padded = to_padded(values[event_mask][order], width)

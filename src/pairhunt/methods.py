@@ -18,13 +18,14 @@ BASELINES = {
 DEFAULT_METHODS = {"ttbar_allhad": ("chi2",), "pair_3body": ("mass_asymmetry",), "pair_abc": ("mass_asymmetry",)}
 
 
-def make_method(spec: str, threads: int = 1) -> AssignmentMethod:
+def make_method(spec: str, threads: int = 1, detection_cut: float | None = None) -> AssignmentMethod:
     """A method from its spec.
 
     ``chi2``, ``chi2_btag``, ``mass_asymmetry`` (all kept jets), ``mass_asymmetry_6`` (the
     leading six): the baselines; ``NAME=MODEL``: an ONNX model
-    (a path or a model shipped in pairhunt.models, SPA-NET or ABC by its metadata) reported as
-    NAME; ``path/model.onnx``: the same with the file's stem as name.
+    (a path, a k-fold model set directory or a model shipped in pairhunt.models, SPA-NET or ABC
+    by its metadata) reported as NAME; ``path/model.onnx``: the same with the file's stem as name.
+    ``detection_cut`` applies to SPA-NET models only (see :mod:`pairhunt.detection`).
     """
     if spec in BASELINES:
         return BASELINES[spec]()
@@ -32,23 +33,25 @@ def make_method(spec: str, threads: int = 1) -> AssignmentMethod:
     if not model and spec.endswith(".onnx"):
         name, model = Path(spec).stem, spec
     if model:
-        return onnx_method(model, name, threads)
+        return onnx_method(model, name, threads, detection_cut)
     raise PairhuntError(f"unknown assignment method {spec!r}; choose from {sorted(BASELINES)}, NAME=MODEL or a .onnx file")
 
 
-def onnx_method(model: str, name: str, threads: int = 1) -> AssignmentMethod:
-    """The method for an exported model, chosen by the model kind in its contract."""
+def onnx_method(model: str, name: str, threads: int = 1, detection_cut: float | None = None) -> AssignmentMethod:
+    """The method for an exported model (or k-fold model set), chosen by the model kind in its contract."""
     from pairhunt.abc_assignment import AbcAssignment
-    from pairhunt.onnx_assignment import OnnxAssignment, read_contract, resolve_model_path
+    from pairhunt.model_set import load_model_set
+    from pairhunt.onnx_assignment import OnnxAssignment, resolve_model_path
 
-    kinds = {"spanet": OnnxAssignment, "abc": AbcAssignment}
     path = resolve_model_path(model)
     try:
-        kind = read_contract(path).kind
+        kind = load_model_set(path).contract.kind
     except onnxruntime_errors() as error:
         reason = " ".join(str(error).split())
         raise PairhuntError(f"{path} is not an ONNX model onnxruntime can load: {reason}") from error
-    return kinds[kind](model=model, name=name, threads=threads)
+    if kind == "spanet":
+        return OnnxAssignment(model=model, name=name, threads=threads, detection_cut=detection_cut)
+    return AbcAssignment(model=model, name=name, threads=threads)
 
 
 def onnxruntime_errors() -> tuple[type[Exception], ...]:

@@ -25,6 +25,7 @@ def run_config(args: argparse.Namespace, topology: Topology, methods: list[str],
         "chunksize": args.chunksize,
         "maxchunks": args.maxchunks,
         "events": not args.no_events,
+        "detection_cut": args.detection_cut,
     }
 
 
@@ -47,6 +48,7 @@ def make_summary(
     summary.update(
         topology=topology.name,
         methods=methods,
+        detection_cut=args.detection_cut,
         executor=args.executor,
         workers=args.workers,
         chunksize=args.chunksize,
@@ -73,6 +75,7 @@ def execute(args: argparse.Namespace) -> int:
     from pairhunt.errors import PairhuntError
     from pairhunt.interrupt import Interrupted, interruptible
     from pairhunt.methods import DEFAULT_METHODS, make_method
+    from pairhunt.onnx_assignment import OnnxAssignment
     from pairhunt.processors import PairProcessor
     from pairhunt.rundir import RunDirectory
     from pairhunt.runner import PartialRun, load_fileset, run_fileset
@@ -80,7 +83,9 @@ def execute(args: argparse.Namespace) -> int:
 
     topology = load_topology(args.topology)
     names = list(args.method or DEFAULT_METHODS.get(topology.name, ("chi2",)))
-    methods = [make_method(n, threads=args.onnx_threads) for n in names]
+    methods = [make_method(n, threads=args.onnx_threads, detection_cut=args.detection_cut) for n in names]
+    if args.detection_cut is not None and not any(isinstance(m, OnnxAssignment) for m in methods):
+        raise PairhuntError("--detection-cut needs a SPA-NET model method (--method NAME=MODEL)")
     fileset = load_fileset(args.fileset)
     rundir = RunDirectory(args.output)
     store = rundir.prepare(run_config(args, topology, names, fileset), overwrite=args.overwrite, resume=args.resume)
@@ -160,6 +165,14 @@ def register(subparsers) -> None:
     parser.add_argument("--scheduler", help="address of an existing Dask scheduler (analysis facility)")
     parser.add_argument("--chunksize", type=int, default=100_000, help="events per chunk (default 100000)")
     parser.add_argument("--maxchunks", type=int, help="at most this many chunks per dataset")
+    parser.add_argument(
+        "--detection-cut",
+        type=float,
+        metavar="X",
+        help="SPA-NET models histogram only the candidates of parents whose detection probability exceeds X "
+        "(every parent's for the average mass and m1-m2); counted per method in the cutflow, all events stay in the "
+        "per-event table",
+    )
     parser.add_argument("--onnx-threads", type=int, default=1, help="onnxruntime intra-op threads per worker (default 1)")
     parser.add_argument("--no-skipbadfiles", action="store_true", help="stop at the first file that cannot be opened")
     parser.add_argument(

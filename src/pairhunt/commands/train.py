@@ -32,24 +32,31 @@ def load_data(paths: list[str], topology, max_events: int | None, min_jets: int 
 def train_config(args: argparse.Namespace):
     from pairhunt.train.loop import TrainConfig
 
+    weights = {"detection_weight": args.detection_weight} if args.kind == "spanet" else {}
     return TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        validation_fraction=args.validation_fraction, seed=args.seed, threads=args.threads,
+        validation_fraction=args.validation_fraction, seed=args.seed, threads=args.threads, **weights,
     )
 
 
-def spanet_trainer(args: argparse.Namespace):
+def spanet_trainers(args: argparse.Namespace):
+    """The trainer of the run, or one per fold (built one after the other) with ``--folds k``."""
     from pairhunt.topology import load_topology
+    from pairhunt.train.folds import fold_trainers
     from pairhunt.train.model import ModelConfig
     from pairhunt.train.trainer import Trainer
 
+    if args.folds < 1:
+        raise PairhuntError(f"--folds {args.folds}: need 1 (one model) or more")
     topology = load_topology(args.topology)
     data = load_data(args.data, topology, args.max_events, args.min_jets)
     model_config = ModelConfig(
         dim=args.dim, heads=args.heads, encoder_layers=args.encoder_layers,
         branch_layers=args.branch_layers, tensor_dim=args.tensor_dim,
     )
-    return Trainer(topology, data, args.output, model_config, train_config(args))
+    if args.folds == 1:
+        return [Trainer(topology, data, args.output, model_config, train_config(args))]
+    return fold_trainers(topology, data, args.output, model_config, train_config(args), args.folds)
 
 
 def abc_trainer(args: argparse.Namespace):
@@ -73,18 +80,20 @@ def abc_trainer(args: argparse.Namespace):
         **{f"{term}_weight": getattr(args, f"{term}_weight") for term in LOSS_TERMS},
         margin=args.margin,
     )
-    return AbcTrainer(topology, data, args.output, abc_config, train_config(args))
+    return AbcTrainer(topology, data, args.output, abc_config, train_config(args), augment=args.augment)
 
 
 def execute(args: argparse.Namespace) -> int:
-    trainer = spanet_trainer(args) if args.kind == "spanet" else abc_trainer(args)
-    if args.resume:
-        trainer.resume()
-    history = trainer.fit(progress=not args.no_progress)
-    if args.kind == "abc":
-        trainer.calibrate()
-    print(json.dumps(history[-1] if history else {}, indent=2))
-    print(f"run directory: {Path(args.output).resolve()} (best.pt, last.pt, config.json, history.json)")
+    folded = args.kind == "spanet" and args.folds > 1
+    for trainer in spanet_trainers(args) if args.kind == "spanet" else [abc_trainer(args)]:
+        # a fold that had not started when a k-fold run stopped starts now
+        if args.resume and (not folded or (trainer.run_dir / "last.pt").is_file()):
+            trainer.resume()
+        history = trainer.fit(progress=not args.no_progress)
+        if args.kind == "abc":
+            trainer.calibrate()
+        print(json.dumps(history[-1] if history else {}, indent=2))
+        print(f"run directory: {trainer.run_dir.resolve()} (best.pt, last.pt, config.json, history.json)")
     return 0
 
 
@@ -94,15 +103,27 @@ def register(subparsers) -> None:
         help="train an assignment model: SPA-NET (supervised) or ABC (unsupervised, background only)",
         description="Train a model with torch (extra 'train'); export it with `pairhunt export`.",
     )
+    from pairhunt.train.loop import TrainConfig
+
     kinds = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
     spanet = kinds.add_parser("spanet", help="supervised SPA-NET-style model (truth-labelled data)",
                               description="Supervised SPA-NET-style training: symmetric tensor attention, "
-                              "permutation-minimal loss, partial events.")
+                              "permutation-minimal loss, partial events, per-parent detection head; optionally k-fold "
+                              "by event number.")
     spanet.add_argument("--topology", required=True, help="shipped topology name, pairhunt YAML or SPANet event YAML")
     spanet.add_argument("--data", nargs="+", required=True, help="generated ROOT files (pairhunt generate) or one SPANet .h5")
     spanet.add_argument("-o", "--output", required=True, help="run directory")
     spanet.add_argument("--max-events", type=int, help="use at most this many events")
     spanet.add_argument("--min-jets", type=int, help="train on events with at least this many jets (default: the topology's)")
+    spanet.add_argument(
+        "--folds", type=int, default=1,
+        help="k-fold models by NanoAOD event number: fold f trains on event %% k != f and scores event %% k == f; "
+        "one run per fold in OUTPUT/fold_<f> (default 1: one model)",
+    )
+    spanet.add_argument(
+        "--detection-weight", type=float, default=TrainConfig.detection_weight,
+        help=f"weight of the detection head's binary cross-entropy beside the assignment loss (default {TrainConfig.detection_weight:g})",
+    )
     add_training_options(spanet, learning_rate=2e-3, batch_size=512)
     spanet.add_argument("--dim", type=int, default=64, help="embedding width (default 64)")
     spanet.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
@@ -132,6 +153,8 @@ def register(subparsers) -> None:
     for term in LOSS_TERMS:
         abc.add_argument(f"--{term}-weight", type=float, default=getattr(defaults, f"{term}_weight"), help=f"weight of the {term} loss")
     abc.add_argument("--margin", type=float, default=defaults.margin, help="latent distance random pairs are pushed beyond")
+    abc.add_argument("--augment", action="store_true",
+                     help="rotate every training batch randomly in phi and mirror it in eta (exact symmetries)")
     abc.set_defaults(handler=execute)
 
 

@@ -15,6 +15,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from pairhunt.contract import EVENT_BRANCH
 from pairhunt.cutflow import Cutflow
 from pairhunt.errors import PairhuntError
 from pairhunt.inputs import JetInputs, apply_transform, select_jets
@@ -23,6 +24,7 @@ from pairhunt.topology import Topology
 
 TRUTH = ("truthParent", "truthProduct")
 WEIGHT = "genWeight"
+EVENT_LEVEL = (WEIGHT, EVENT_BRANCH)  # branches read besides the jet collection
 
 
 @dataclass
@@ -38,6 +40,7 @@ class TrainingData:
     regressions: dict[str, np.ndarray] = field(default_factory=dict)
     classifications: dict[str, np.ndarray] = field(default_factory=dict)
     kinematics: JetInputs | None = None  # for the baselines on the same events
+    event: np.ndarray | None = None  # [E] NanoAOD event numbers (k-fold training) when the files have them
 
     def __len__(self) -> int:
         return len(self.mask)
@@ -50,7 +53,7 @@ class TrainingData:
             k = self.kinematics
             kinematics = JetInputs(
                 k.pt[rows], k.eta[rows], k.phi[rows], k.mass[rows], k.mask[rows], k.index[rows], k.counts[rows],
-                k.multiplicity[rows], {n: v[rows] for n, v in k.features.items()},
+                k.multiplicity[rows], {n: v[rows] for n, v in k.features.items()}, take(k.event),
             )
         return TrainingData(
             features=self.features[rows],
@@ -62,6 +65,7 @@ class TrainingData:
             regressions={k: v[rows] for k, v in self.regressions.items()},
             classifications={k: v[rows] for k, v in self.classifications.items()},
             kinematics=kinematics,
+            event=take(self.event),
         )
 
     def split(self, fraction: float, seed: int) -> tuple[TrainingData, TrainingData]:
@@ -110,10 +114,10 @@ def from_nanoaod(
             missing = [f"{collection}_{t}" for t in TRUTH if f"{collection}_{t}" not in names]
             if missing and require_truth:
                 raise PairhuntError(f"{path}: no truth branches {missing}; train on files from `pairhunt generate`")
-            names += [WEIGHT] if WEIGHT in tree.keys() else []
+            names += [k for k in EVENT_LEVEL if k in tree.keys()]
             arrays.append(tree.arrays(names, entry_stop=max_events))
     raw = ak.concatenate(arrays)
-    jets = ak.zip({name.removeprefix(f"{collection}_"): raw[name] for name in raw.fields if name != WEIGHT})
+    jets = ak.zip({name.removeprefix(f"{collection}_"): raw[name] for name in raw.fields if name not in EVENT_LEVEL})
     events = ak.zip({collection: jets}, depth_limit=1)
     cutflow = Cutflow(np.ones(len(events)))
     names = [f.name for f in jet_input.features]
@@ -124,6 +128,7 @@ def from_nanoaod(
     else:
         targets = np.full((inputs.n_events, topology.n_parents, topology.max_products), -1, dtype=np.int64)
     weights = ak.to_numpy(raw[WEIGHT][selected]).astype(np.float64) if WEIGHT in raw.fields else None
+    event = ak.to_numpy(raw[EVENT_BRANCH][selected]) if EVENT_BRANCH in raw.fields else None
     return TrainingData(
         features=inputs.feature_matrix(names),
         mask=inputs.mask,
@@ -131,6 +136,7 @@ def from_nanoaod(
         multiplicity=inputs.multiplicity,
         weights=weights,
         kinematics=inputs,
+        event=event,
     )
 
 

@@ -1,8 +1,11 @@
 """Export a trained run (SPA-NET or ABC) to ONNX with a dynamic jet axis and the pairhunt
-contract in its metadata.
+contract in its metadata; a k-fold run to a model set, one ONNX file per fold in a directory.
 
 The dynamo exporter (``torch.onnx.export(..., dynamo=True)``) keeps the jet axis symbolic;
 torch's legacy exporter would freeze it at the traced size. Normalisation lives in the graph.
+A model set rather than one graph holding every fold: each event runs through exactly one
+model (one graph would compute every fold for every event and select), and every fold file is
+an ordinary model that any ONNX tool opens alone, its fold rule in its contract.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from pathlib import Path
 
 import torch
 
-from pairhunt.contract import METADATA_KEY, ModelContract
+from pairhunt.contract import GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, METADATA_KEY, ModelContract
 from pairhunt.errors import PairhuntError
+from pairhunt.model_set import load_model_set
+from pairhunt.train.folds import fold_runs
 from pairhunt.train.trainer import load_run
 
 OPSET = 18
@@ -40,7 +45,25 @@ def example_inputs(n_features: int, n_globals: int = 0, batch: int = 3, n_jets: 
 
 
 def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best.pt") -> ModelContract:
-    """Write ``output`` (.onnx) from a run directory; returns the contract written into it."""
+    """Write ``output`` from a run directory: an .onnx file, or for a k-fold run a model set
+    directory; returns the contract (for a set, the one its folds share)."""
+    folds = fold_runs(run_dir)
+    if not folds:
+        return export_model(run_dir, output, checkpoint)
+    output = Path(output)
+    if output.suffix == ".onnx":
+        raise PairhuntError(f"{run_dir} is a {len(folds)}-fold run: it exports to a model set directory; give -o without .onnx")
+    names = [f"{fold.name}.onnx" for fold in folds]
+    stale = sorted(p.name for p in output.glob("*.onnx") if p.name not in names)
+    if stale:
+        raise PairhuntError(f"{output} holds other ONNX files ({', '.join(stale)}); a model set directory holds only its folds")
+    for fold, name in zip(folds, names):
+        export_model(fold, output / name, checkpoint)
+    return load_model_set(output).contract
+
+
+def export_model(run_dir: str | Path, output: str | Path, checkpoint: str = "best.pt") -> ModelContract:
+    """Write ``output`` (.onnx) from one (fold) run directory; returns the contract written into it."""
     import onnx
 
     model, topology, meta = load_run(run_dir, checkpoint)
@@ -54,7 +77,7 @@ def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best.
     wrapper = _Exportable(model, names).eval()
     batch, jets = torch.export.Dim("batch", min=1, max=1_000_000), torch.export.Dim("jets", min=2, max=64)
     shapes = [{0: batch, 1: jets}, {0: batch, 1: jets}] + ([{0: batch}] if has_globals else [])
-    input_names = ["jets", "mask"] + (["globals"] if has_globals else [])
+    input_names = [JETS_INPUT, MASK_INPUT] + ([GLOBALS_INPUT] if has_globals else [])
     program = torch.onnx.export(
         wrapper, args, dynamo=True, dynamic_shapes=tuple(shapes), input_names=input_names,
         output_names=names, opset_version=OPSET, verbose=False,
@@ -71,6 +94,7 @@ def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best.
         inputs=input_names,
         outputs=names,
         global_features=[f.name for i in topology.inputs if i.kind == "global" for f in i.features],
+        fold_rule=meta.get("fold_rule"),
     )
     proto = onnx.load(str(output))
     onnx.helper.set_model_props(proto, {METADATA_KEY: contract.to_json()})

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pairhunt.contract import DETECTION_LOGITS, assignment_output
 from pairhunt.evaluate import parent_permutations, reconstructable
 from pairhunt.topology import Topology
 
@@ -51,7 +52,7 @@ class AssignmentLoss:
             terms = []
             for p, parent in enumerate(self.parents):
                 truth = int(perm[p])
-                log_p = tuple_log_prob(outputs[f"assignment_{parent}"], targets[:, truth, : self.products[p]])
+                log_p = tuple_log_prob(outputs[assignment_output(parent)], targets[:, truth, : self.products[p]])
                 terms.append(torch.where(recon[:, truth], -log_p, torch.zeros_like(log_p)))
             per_permutation.append(torch.stack(terms, dim=1).sum(dim=1))
         assignment, best = torch.stack(per_permutation, dim=1).min(dim=1)
@@ -59,6 +60,6 @@ class AssignmentLoss:
         n_recon = recon.sum(dim=1).clamp_min(1)
         assignment_loss = (weights * has_parent * assignment / n_recon).sum() / (weights * has_parent).sum().clamp_min(1e-6)
         detection_target = recon[torch.arange(len(best))[:, None], self.permutations[best]].float()
-        detection_loss = F.binary_cross_entropy_with_logits(outputs["detection"], detection_target)
+        detection_loss = F.binary_cross_entropy_with_logits(outputs[DETECTION_LOGITS], detection_target)
         total = assignment_loss + self.detection_weight * detection_loss
         return total, {"assignment": assignment_loss.detach(), "detection": detection_loss.detach()}

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pairhunt.contract import DETECTION_LOGITS, assignment_output, classification_output, detection_output, regression_output
 from pairhunt.topology import Topology
 
 MASKED = -1e9  # finite: a parent with no valid tuple stays finite; the decoder rejects it
@@ -135,7 +136,8 @@ def masked_log_softmax(scores: torch.Tensor) -> torch.Tensor:
 
 
 class AssignmentModel(nn.Module):
-    """SPA-NET-style model for a topology: per-parent tuple log-probabilities and detection logits.
+    """SPA-NET-style model for a topology: per-parent tuple log-probabilities, detection logits
+    (for the loss) and per-parent detection probabilities (for the processor).
 
     Optional global inputs (MET, ...) enter as one extra token; optional event-level regression
     and classification heads read the pooled event embedding.
@@ -193,11 +195,14 @@ class AssignmentModel(nn.Module):
             h = x
             for block in branch:
                 h = block(h, token_mask)
-            outputs[f"assignment_{parent}"] = masked_log_softmax(head(h[:, :n_jets], mask))
-        outputs["detection"] = self.detection(pooled)
+            outputs[assignment_output(parent)] = masked_log_softmax(head(h[:, :n_jets], mask))
+        logits = self.detection(pooled)
+        outputs[DETECTION_LOGITS] = logits
+        for p, parent in enumerate(self.parents):
+            outputs[detection_output(parent)] = torch.sigmoid(logits[:, p])
         for name, layer in self.regression_heads.items():
             mean, std = self.regression_stats[name]
-            outputs[f"regression_{name}"] = layer(pooled).squeeze(-1) * std + mean
+            outputs[regression_output(name)] = layer(pooled).squeeze(-1) * std + mean
         for name, layer in self.classification_heads.items():
-            outputs[f"classification_{name}"] = layer(pooled)
+            outputs[classification_output(name)] = layer(pooled)
         return outputs

@@ -6,11 +6,21 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from pairhunt.contract import (
+    GLOBALS_INPUT,
+    JETS_INPUT,
+    MASK_INPUT,
+    FoldRule,
+    assignment_output,
+    classification_output,
+    regression_output,
+)
 from pairhunt.decoding import decode_greedy
 from pairhunt.errors import PairhuntError
 from pairhunt.evaluate import best_correct, canonical, reconstructable
@@ -37,17 +47,17 @@ def assignment_metrics(slots: np.ndarray, targets: np.ndarray, topology: Topolog
 
 def _tensors(data: TrainingData, weights: np.ndarray) -> dict[str, torch.Tensor]:
     tensors = {
-        "jets": torch.as_tensor(data.features, dtype=torch.float32),
-        "mask": torch.as_tensor(data.mask),
+        JETS_INPUT: torch.as_tensor(data.features, dtype=torch.float32),
+        MASK_INPUT: torch.as_tensor(data.mask),
         "targets": torch.as_tensor(data.targets),
         "weights": torch.as_tensor(weights),
     }
     if data.global_features is not None:
-        tensors["globals"] = torch.as_tensor(data.global_features, dtype=torch.float32)
+        tensors[GLOBALS_INPUT] = torch.as_tensor(data.global_features, dtype=torch.float32)
     for name, values in data.regressions.items():
-        tensors[f"regression_{name}"] = torch.as_tensor(values, dtype=torch.float32)
+        tensors[regression_output(name)] = torch.as_tensor(values, dtype=torch.float32)
     for name, values in data.classifications.items():
-        tensors[f"classification_{name}"] = torch.as_tensor(values)
+        tensors[classification_output(name)] = torch.as_tensor(values)
     return tensors
 
 
@@ -60,15 +70,15 @@ def predict(model: AssignmentModel, data: TrainingData, batch_size: int = 4096) 
     with torch.no_grad():
         for start in range(0, len(data), batch_size):
             batch = slice(start, start + batch_size)
-            globals_ = tensors["globals"][batch] if "globals" in tensors else None
-            out = model(tensors["jets"][batch], tensors["mask"][batch], globals_)
+            globals_ = tensors[GLOBALS_INPUT][batch] if GLOBALS_INPUT in tensors else None
+            out = model(tensors[JETS_INPUT][batch], tensors[MASK_INPUT][batch], globals_)
             for name, value in out.items():
                 chunks.setdefault(name, []).append(value.cpu().numpy())
     return {name: np.concatenate(values) for name, values in chunks.items()}
 
 
 def decode_outputs(outputs: dict[str, np.ndarray], mask: np.ndarray, topology: Topology) -> np.ndarray:
-    return decode_greedy([outputs[f"assignment_{p}"] for p in topology.parents], mask)
+    return decode_greedy([outputs[assignment_output(p)] for p in topology.parents], mask)
 
 
 class Trainer(RunTrainer):
@@ -77,14 +87,25 @@ class Trainer(RunTrainer):
     kind = "spanet"
     monitor = "val_parent_efficiency"
 
-    def __init__(self, topology: Topology, data: TrainingData, run_dir: str | Path, model_config: ModelConfig, config: TrainConfig):
+    def __init__(
+        self,
+        topology: Topology,
+        data: TrainingData,
+        run_dir: str | Path,
+        model_config: ModelConfig,
+        config: TrainConfig,
+        fold_rule: FoldRule | None = None,
+    ):
+        """``fold_rule``: train one fold of a k-fold model on the events of ``data`` it does not score."""
         self.model_config = model_config
+        self.fold_rule = fold_rule
         self.loss = AssignmentLoss(topology, config.detection_weight)
-        super().__init__(topology, data, run_dir, config)
+        super().__init__(topology, data if fold_rule is None else fold_events(data, fold_rule), run_dir, config)
 
     def _metadata(self, data: TrainingData) -> dict:
         meta = super()._metadata(data)
         meta.update(
+            fold_rule=None if self.fold_rule is None else asdict(self.fold_rule),
             model=self.model_config.to_dict(),
             classes={n: int(v.max()) + 1 for n, v in data.classifications.items()},
             regression_stats={n: (float(v.mean()), float(v.std() or 1.0)) for n, v in data.regressions.items()},
@@ -101,20 +122,32 @@ class Trainer(RunTrainer):
         return _tensors(self.train, balance_weights(self.train.targets, self.topology))
 
     def batch_loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        outputs = self.model(batch["jets"], batch["mask"], batch.get("globals"))
+        outputs = self.model(batch[JETS_INPUT], batch[MASK_INPUT], batch.get(GLOBALS_INPUT))
         total, parts = self.loss(outputs, batch["targets"], batch["weights"])
         for name, (mean, std) in self.meta["regression_stats"].items():
-            term = (((outputs[f"regression_{name}"] - batch[f"regression_{name}"]) / std) ** 2).mean()
-            total, parts[f"regression_{name}"] = total + term, term.detach()
+            key = regression_output(name)
+            term = (((outputs[key] - batch[key]) / std) ** 2).mean()
+            total, parts[key] = total + term, term.detach()
         for name in self.meta["classes"]:
-            term = torch.nn.functional.cross_entropy(outputs[f"classification_{name}"], batch[f"classification_{name}"])
-            total, parts[f"classification_{name}"] = total + term, term.detach()
+            key = classification_output(name)
+            term = torch.nn.functional.cross_entropy(outputs[key], batch[key])
+            total, parts[key] = total + term, term.detach()
         return total, parts
 
     def validate(self) -> dict[str, float]:
         outputs = predict(self.model, self.validation)
         slots = decode_outputs(outputs, self.validation.mask, self.topology)
         return assignment_metrics(slots, self.validation.targets, self.topology)
+
+
+def fold_events(data: TrainingData, rule: FoldRule) -> TrainingData:
+    """The events a fold's model trains and validates on: those it will never score."""
+    if data.event is None:
+        raise PairhuntError(
+            "k-fold training routes events by their NanoAOD event number; these training files have none "
+            "(SPANet HDF5 has no event numbers: train with --folds 1)"
+        )
+    return data.subset(rule.trains_on(data.event))
 
 
 def build_model(topology: Topology, model_config: ModelConfig, meta: dict) -> AssignmentModel:
