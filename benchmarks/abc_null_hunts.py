@@ -89,7 +89,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     bench = reference_benchmark()
     topology = load_topology(bench.TOPOLOGY)
-    pairhunt = AbcAssignment(model=args.model, name=bench.PAIRHUNT, threads=args.threads, use_gpu=False)
+    pairhunt = AbcAssignment(model=args.model, name=bench.PAIRHUNT, threads=args.threads, device="cpu")
     encoder, _ = bench.load_reference(args.reference_dir.resolve())
     events = bench.select(bench.Sample("qcd", args.background), topology, list(pairhunt.required_features(topology)))
     bench.reconstruct(events, pairhunt, bench.batch_major(encoder), topology, 512)

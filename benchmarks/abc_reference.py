@@ -572,7 +572,7 @@ def benchmark(args: argparse.Namespace) -> tuple[dict, tuple[list[Sample], list[
     # raised inside the reference's attention (float bias with a bool padding mask), harmless
     warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask and attn_mask")
     topology = load_topology(TOPOLOGY)
-    pairhunt = AbcAssignment(model=args.model, name=PAIRHUNT, threads=args.threads, use_gpu=False)
+    pairhunt = AbcAssignment(model=args.model, name=PAIRHUNT, threads=args.threads, device="cpu")
     model_sha256 = sha256(pairhunt.path)
     features = list(pairhunt.required_features(topology))
     encoder, reference_info = load_reference(args.reference_dir.resolve())

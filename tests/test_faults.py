@@ -268,6 +268,14 @@ def test_bad_inputs_of_the_other_commands_are_one_line(toys, tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "is not an ONNX model onnxruntime can load" in one_line(capsys.readouterr().err)
 
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():  # on a GPU node --device cuda is valid
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", str(toys.fileset), "-o", str(tmp_path / "cuda"), "--method", "spanet=ttbar_allhad", "--device", "cuda"])
+        assert exit_info.value.code == 2
+        assert "no CUDA provider" in one_line(capsys.readouterr().err)
+
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({"toy": []}))
     assert main(["run", str(empty), "-o", str(tmp_path / "empty"), "--no-progress"]) == 0

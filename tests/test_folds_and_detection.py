@@ -102,7 +102,7 @@ def test_each_event_is_scored_by_the_model_that_did_not_train_on_it_bitwise(fold
     jets, features = selected_jets(generated["ttbar"])
     selected = table[table.selected]
     np.testing.assert_array_equal(ak.to_numpy(selected.event), jets.event)
-    sessions = [create_session(path, threads=1, use_gpu=False) for path in load_model_set(model_set).members]
+    sessions = [create_session(path, threads=1, device="cpu") for path in load_model_set(model_set).members]
     names = [detection_output(p) for p in PARENTS]
     written = np.stack([ak.to_numpy(selected[f"spanet_{n}"]) for n in names], axis=1)
 

@@ -16,6 +16,7 @@ from pairhunt.errors import PairhuntError
 from pairhunt.generate.nanoaod import NanoAODWriter
 from pairhunt.methods import make_method
 from pairhunt.processors import PairProcessor
+from pairhunt.processors.pair_processor import warm_up_once
 from pairhunt.runner import load_fileset, normalise_files, run_fileset
 
 CMS_FILES = [
@@ -206,6 +207,7 @@ def test_run_command_writes_every_output(generated, tmp_path):
     assert main(["run", str(fileset), "-o", str(out), "--method", "chi2", "--chunksize", "200", "--no-progress"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["events"] == 400 and summary["events_per_s"] > 0
+    assert {"read+select", "assign:chi2", "candidates:chi2", "fill:chi2"} <= set(summary["timing_s"])
     assert summary["cutflow"]["ttbar"]["events"]["all events"] == 400
     assert len(glob.glob(str(out / "events/ttbar/*.parquet"))) == 2
     with uproot.open(out / "hists" / "hists.root") as f:
@@ -213,3 +215,19 @@ def test_run_command_writes_every_output(generated, tmp_path):
     from coffea.util import load
 
     assert load(out / "hists" / "hists.coffea")["hists"]["m1_m2"].sum().value > 0
+
+
+def test_methods_warm_up_once_per_process():
+    class Counting:
+        name = "counting"
+
+        def __init__(self):
+            self.calls = 0
+
+        def warm_up(self):
+            self.calls += 1
+
+    method = Counting()
+    assert warm_up_once([method]) > 0
+    assert warm_up_once([method]) == 0.0 and method.calls == 1
+

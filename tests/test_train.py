@@ -176,18 +176,26 @@ def test_contract_mismatches_are_clear_errors(exported, tmp_path):
 
 
 def test_provider_selection():
-    assert select_providers([CUDA, CPU]) == [CUDA, CPU]
-    assert select_providers([CUDA, CPU], use_gpu=False) == [CPU]
+    assert select_providers([CUDA, CPU]) == [(CUDA, {"use_tf32": "1"}), CPU]
+    assert select_providers([CUDA, CPU], tf32=False) == [(CUDA, {"use_tf32": "0"}), CPU]
+    assert select_providers([CUDA, CPU], device="cpu") == [CPU]
     assert select_providers(["AzureExecutionProvider", CPU]) == [CPU]
+    assert select_providers([CUDA, CPU], device="cuda")[0][0] == CUDA
+    with pytest.raises(PairhuntError, match="no CUDA provider"):
+        select_providers([CPU], device="cuda")
+    with pytest.raises(PairhuntError, match="unknown device"):
+        select_providers([CPU], device="gpu")
 
 
 def test_listed_but_unusable_cuda_falls_back_to_cpu_with_a_log_line(exported, monkeypatch, caplog):
     _, path = exported
     monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
     with caplog.at_level(logging.WARNING, logger="pairhunt.onnx_assignment"), pytest.warns(UserWarning):
-        session = create_session(path, threads=1, use_gpu=True)
+        session = create_session(path, threads=1, device="auto")
     assert session.get_providers() == [CPU]
     assert "could not use it" in caplog.text
+    with pytest.raises(PairhuntError, match="could not run"), pytest.warns(UserWarning):
+        create_session(path, threads=1, device="cuda")
 
 
 def test_model_in_the_processor_through_the_runner(exported, generated, shared_nanoaod):
@@ -208,6 +216,9 @@ def test_model_in_the_processor_through_the_runner(exported, generated, shared_n
         )
         assert selected > 0
     assert result.output["cutflow"]["empty"]["events"]["all events"] == 0
+    # futures workers are fresh processes: each warms up once, outside the chunks' timing
+    timing = result.output["timing"]
+    assert {"warm-up", "features:spanet", "model:spanet", "decode:spanet", "candidates:spanet", "assign:chi2"} <= set(timing)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -20,6 +20,7 @@ class JetAssignment:
     a parent is then complete with one jet or more, not only with all its product slots filled.
     ``detection`` (``[events, parents]``, SPA-NET models) is the probability that each parent is
     fully reconstructable; with a ``detection_cut`` only candidates above it are histogrammed.
+    ``timing`` holds the seconds a method spent per step (ONNX models: features, model, decode).
     """
 
     parent: np.ndarray
@@ -28,6 +29,7 @@ class JetAssignment:
     fixed_multiplicity: bool = True
     detection: np.ndarray | None = None
     detection_cut: float | None = None
+    timing: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def unassigned(cls, n_events: int, width: int) -> JetAssignment:
@@ -64,4 +66,8 @@ class AssignmentMethod(Protocol):
 
     def assign(self, jets: JetInputs, topology: Topology) -> JetAssignment:
         """Assign the jets of every event."""
+        ...
+
+    def warm_up(self) -> None:
+        """Pay the one-time costs (sessions, compiled code) before the first chunk is timed."""
         ...

@@ -20,6 +20,7 @@ from pairhunt.assignment import JetAssignment
 from pairhunt.combinatorics import pair_tables
 from pairhunt.errors import PairhuntError
 from pairhunt.inputs import JetInputs
+from pairhunt import pair_search
 from pairhunt.pair_search import asymmetry_pairs, chi2_pairs
 from pairhunt.topology import Topology
 
@@ -65,6 +66,9 @@ class Chi2:
     def required_features(self, topology: Topology) -> tuple[str, ...]:
         return ("btag",) if self.btag_aware else ()
 
+    def warm_up(self) -> None:
+        pair_search.warm_up()
+
     def assign(self, jets: JetInputs, topology: Topology) -> JetAssignment:
         products = topology.products[topology.parents[0]]
         missing = {*self.w_products, self.b_product} - set(products)
@@ -97,6 +101,9 @@ class MassAsymmetry:
 
     def required_features(self, topology: Topology) -> tuple[str, ...]:
         return ()
+
+    def warm_up(self) -> None:
+        pair_search.warm_up()
 
     def assign(self, jets: JetInputs, topology: Topology) -> JetAssignment:
         scan = PairScan(jets, topology, self.max_jets)

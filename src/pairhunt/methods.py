@@ -18,14 +18,23 @@ BASELINES = {
 DEFAULT_METHODS = {"ttbar_allhad": ("chi2",), "pair_3body": ("mass_asymmetry",), "pair_abc": ("mass_asymmetry",)}
 
 
-def make_method(spec: str, threads: int = 1, detection_cut: float | None = None) -> AssignmentMethod:
+def make_method(
+    spec: str,
+    threads: int = 1,
+    detection_cut: float | None = None,
+    device: str = "auto",
+    tf32: bool = True,
+    batch_size: int | None = None,
+) -> AssignmentMethod:
     """A method from its spec.
 
     ``chi2``, ``chi2_btag``, ``mass_asymmetry`` (all kept jets), ``mass_asymmetry_6`` (the
     leading six): the baselines; ``NAME=MODEL``: an ONNX model
     (a path, a k-fold model set directory or a model shipped in pairhunt.models, SPA-NET or ABC
     by its metadata) reported as NAME; ``path/model.onnx``: the same with the file's stem as name.
-    ``detection_cut`` applies to SPA-NET models only (see :mod:`pairhunt.detection`).
+    ``detection_cut`` applies to SPA-NET models only (see :mod:`pairhunt.detection`);
+    ``threads``, ``device``, ``tf32`` and ``batch_size`` to every ONNX model
+    (:class:`pairhunt.onnx_assignment.OnnxModel`).
     """
     if spec in BASELINES:
         return BASELINES[spec]()
@@ -33,11 +42,19 @@ def make_method(spec: str, threads: int = 1, detection_cut: float | None = None)
     if not model and spec.endswith(".onnx"):
         name, model = Path(spec).stem, spec
     if model:
-        return onnx_method(model, name, threads, detection_cut)
+        return onnx_method(model, name, threads, detection_cut, device=device, tf32=tf32, batch_size=batch_size)
     raise PairhuntError(f"unknown assignment method {spec!r}; choose from {sorted(BASELINES)}, NAME=MODEL or a .onnx file")
 
 
-def onnx_method(model: str, name: str, threads: int = 1, detection_cut: float | None = None) -> AssignmentMethod:
+def onnx_method(
+    model: str,
+    name: str,
+    threads: int = 1,
+    detection_cut: float | None = None,
+    device: str = "auto",
+    tf32: bool = True,
+    batch_size: int | None = None,
+) -> AssignmentMethod:
     """The method for an exported model (or k-fold model set), chosen by the model kind in its contract."""
     from pairhunt.abc_assignment import AbcAssignment
     from pairhunt.model_set import load_model_set
@@ -49,9 +66,10 @@ def onnx_method(model: str, name: str, threads: int = 1, detection_cut: float | 
     except onnxruntime_errors() as error:
         reason = " ".join(str(error).split())
         raise PairhuntError(f"{path} is not an ONNX model onnxruntime can load: {reason}") from error
+    session = {"threads": threads, "device": device, "tf32": tf32, "batch_size": batch_size}
     if kind == "spanet":
-        return OnnxAssignment(model=model, name=name, threads=threads, detection_cut=detection_cut)
-    return AbcAssignment(model=model, name=name, threads=threads)
+        return OnnxAssignment(model=model, name=name, detection_cut=detection_cut, **session)
+    return AbcAssignment(model=model, name=name, **session)
 
 
 def onnxruntime_errors() -> tuple[type[Exception], ...]:

@@ -10,6 +10,7 @@ the fold model that did not train on it (:mod:`pairhunt.model_set`).
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -29,13 +30,27 @@ log = logging.getLogger(__name__)
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+DEVICES = ("auto", "cpu", "cuda")
+# events per InferenceSession.run when not given: one CPU core is as fast at 1,024 as at 65,536,
+# a GPU needs large batches to fill it (H100: 461k events/s at 1,024, 722k at 65,536)
+BATCH_SIZES = {CPU: 1024, CUDA: 65536}
 _SESSIONS: dict[tuple, object] = {}
 
 
-def select_providers(available: list[str], use_gpu: bool = True) -> list[str]:
-    """CUDA first when onnxruntime offers it (and it is wanted), CPU always as the fallback."""
-    providers = [CUDA] if use_gpu and CUDA in available else []
-    return providers + [CPU]
+def select_providers(available: list[str], device: str = "auto", tf32: bool = True) -> list:
+    """onnxruntime providers for ``device``: ``auto`` takes CUDA when onnxruntime offers it,
+    ``cpu`` never does, ``cuda`` insists (a clear error when it is not offered); CPU is always
+    the fallback. ``tf32=False`` keeps CUDA's float32 matrix products exact (reproducible to the bit
+    of the CPU result's precision) at some speed."""
+    if device not in DEVICES:
+        raise PairhuntError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "cuda" and CUDA not in available:
+        raise PairhuntError(
+            "--device cuda: this onnxruntime has no CUDA provider (install onnxruntime-gpu instead of onnxruntime)"
+        )
+    if device == "cpu" or CUDA not in available:
+        return [CPU]
+    return [(CUDA, {"use_tf32": "1" if tf32 else "0"}), CPU]
 
 
 def resolve_model_path(model: str | Path) -> Path:
@@ -50,25 +65,31 @@ def resolve_model_path(model: str | Path) -> Path:
     raise PairhuntError(f"no ONNX model {str(model)!r}: not a file or model set and not a model shipped in pairhunt.models")
 
 
-def create_session(path: Path, threads: int, use_gpu: bool):
-    """A new session; logs clearly when CUDA was listed but could not be used."""
+def create_session(path: Path, threads: int, device: str = "auto", tf32: bool = True):
+    """A new session on ``device`` (see :func:`select_providers`).
+
+    When CUDA is offered but cannot run (no GPU, CUDA libraries missing), ``auto`` falls back
+    to CPU with a warning in the log and ``cuda`` is an error.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    wanted = select_providers(ort.get_available_providers(), use_gpu)
+    wanted = select_providers(ort.get_available_providers(), device, tf32)
     session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
-    if CUDA in wanted and CUDA not in session.get_providers():
+    if len(wanted) > 1 and CUDA not in session.get_providers():
+        if device == "cuda":
+            raise PairhuntError(f"--device cuda: onnxruntime lists CUDA but could not run {path.name} on it (no GPU or CUDA libraries?)")
         log.warning("onnxruntime lists CUDA but could not use it (no GPU or CUDA libraries?): running %s on CPU", path.name)
     return session
 
 
-def cached_session(path: Path, threads: int = 1, use_gpu: bool = True):
-    """The session of this process for (model, threads, device), created on first use."""
-    key = (str(path.resolve()), threads, use_gpu)
+def cached_session(path: Path, threads: int = 1, device: str = "auto", tf32: bool = True):
+    """The session of this process for (model, threads, device, TF32), created on first use."""
+    key = (str(path.resolve()), threads, device, tf32)
     if key not in _SESSIONS:
-        _SESSIONS[key] = create_session(path, threads, use_gpu)
+        _SESSIONS[key] = create_session(path, threads, device, tf32)
     return _SESSIONS[key]
 
 
@@ -90,8 +111,9 @@ class OnnxModel(ABC):
     model: str
     name: str
     threads: int = 1
-    batch_size: int = 1024
-    use_gpu: bool = True
+    device: str = "auto"
+    tf32: bool = True
+    batch_size: int | None = None  # None: by provider (BATCH_SIZES)
     _models: ModelSet | None = field(default=None, init=False, repr=False)
 
     @property
@@ -119,21 +141,30 @@ class OnnxModel(ABC):
         self.check(topology)
         return tuple(self.contract.features)
 
-    def outputs(self, jets: JetInputs) -> dict[str, np.ndarray]:
+    def session(self, path: Path):
+        return cached_session(path, self.threads, self.device, self.tf32)
+
+    def outputs(self, jets: JetInputs, timing: dict[str, float] | None = None) -> dict[str, np.ndarray]:
         """Raw model outputs for every event (NaN rows for events without jets); each event from
-        the fold model that did not train on it."""
+        the fold model that did not train on it. ``timing`` receives features and model seconds."""
+        timing = {} if timing is None else timing
+        start = time.perf_counter()
         names = self.contract.outputs
         features = jets.feature_matrix(self.contract.features)
+        timing["features"] = time.perf_counter() - start
+        start = time.perf_counter()
         results: dict[str, np.ndarray] = {}
         for path, active in self.models.routes(jets.event, np.flatnonzero(jets.counts > 0)):
-            session = cached_session(path, self.threads, self.use_gpu)
-            for start in range(0, len(active), self.batch_size):
-                rows = active[start : start + self.batch_size]
+            session = self.session(path)
+            batch = self.batch_size or BATCH_SIZES[session.get_providers()[0]]
+            for first in range(0, len(active), batch):
+                rows = active[first : first + batch]
                 feeds = {JETS_INPUT: features[rows], MASK_INPUT: jets.mask[rows]}
                 for name, value in zip(names, session.run(names, feeds)):
                     if name not in results:
                         results[name] = np.full((jets.n_events, *value.shape[1:]), np.nan, dtype=value.dtype)
                     results[name][rows] = value
+        timing["model"] = time.perf_counter() - start
         return results
 
     def output(self, outputs: dict[str, np.ndarray], name: str) -> np.ndarray:
@@ -146,7 +177,25 @@ class OnnxModel(ABC):
         self.check(topology)
         if not (jets.counts > 0).any():
             return self.unassigned(jets)
-        return self.decode(self.outputs(jets), jets, topology)
+        timing: dict[str, float] = {}
+        outputs = self.outputs(jets, timing)
+        start = time.perf_counter()
+        assignment = self.decode(outputs, jets, topology)
+        timing["decode"] = time.perf_counter() - start
+        assignment.timing = timing
+        return assignment
+
+    def warm_up(self) -> None:
+        """Create this process's sessions and run every fold model and the decoder on dummy events."""
+        contract = self.contract
+        n_jets, n_events = contract.max_jets, self.models.folds
+        zeros = np.zeros((n_events, n_jets))
+        counts = np.full(n_events, n_jets)
+        jets = JetInputs(
+            zeros, zeros, zeros, zeros, np.ones((n_events, n_jets), dtype=bool), np.tile(np.arange(n_jets), (n_events, 1)),
+            counts, counts, features={name: zeros for name in contract.features}, event=np.arange(n_events),
+        )
+        self.assign(jets, contract.model_topology)
 
     def unassigned(self, jets: JetInputs) -> JetAssignment:
         """The assignment of a chunk in which no event has a jet (the model never runs)."""

@@ -202,3 +202,16 @@ def asymmetry_pairs(
         if best_lo < n_tuples:
             best_pair[event, 0], best_pair[event, 1] = best_lo, best_hi
     return best_pair
+
+
+def warm_up() -> None:
+    """Load the kernels (compiling them on first use) for the types the baselines pass them.
+
+    Numba's first call in a process costs about a second even from its cache.
+    """
+    zeros = np.zeros((1, 6))
+    counts = np.full(1, 6, dtype=np.int64)
+    tuples = np.array([[0, 1, 2], [3, 4, 5]], dtype=np.int64)
+    untagged = np.zeros((1, 6), dtype=np.int64)
+    chi2_pairs(zeros, zeros, zeros, zeros, counts, tuples, np.array([0, 1]), np.ones(4), 2, untagged, np.zeros(1, dtype=np.int64))
+    asymmetry_pairs(zeros, zeros, zeros, zeros, counts, tuples)

@@ -26,6 +26,8 @@ def run_config(args: argparse.Namespace, topology: Topology, methods: list[str],
         "maxchunks": args.maxchunks,
         "events": not args.no_events,
         "detection_cut": args.detection_cut,
+        "device": args.device,
+        "tf32": not args.no_tf32,
     }
 
 
@@ -49,6 +51,8 @@ def make_summary(
         topology=topology.name,
         methods=methods,
         detection_cut=args.detection_cut,
+        device=args.device,
+        tf32=not args.no_tf32,
         executor=args.executor,
         workers=args.workers,
         chunksize=args.chunksize,
@@ -75,7 +79,7 @@ def execute(args: argparse.Namespace) -> int:
     from pairhunt.errors import PairhuntError
     from pairhunt.interrupt import Interrupted, interruptible
     from pairhunt.methods import DEFAULT_METHODS, make_method
-    from pairhunt.onnx_assignment import OnnxAssignment
+    from pairhunt.onnx_assignment import OnnxAssignment, select_providers
     from pairhunt.processors import PairProcessor
     from pairhunt.rundir import RunDirectory
     from pairhunt.runner import PartialRun, load_fileset, run_fileset
@@ -83,7 +87,12 @@ def execute(args: argparse.Namespace) -> int:
 
     topology = load_topology(args.topology)
     names = list(args.method or DEFAULT_METHODS.get(topology.name, ("chi2",)))
-    methods = [make_method(n, threads=args.onnx_threads, detection_cut=args.detection_cut) for n in names]
+    session = {"threads": args.onnx_threads, "device": args.device, "tf32": not args.no_tf32, "batch_size": args.onnx_batch_size}
+    methods = [make_method(n, detection_cut=args.detection_cut, **session) for n in names]
+    if args.device == "cuda":  # refused here, in one line, rather than by every worker
+        import onnxruntime
+
+        select_providers(onnxruntime.get_available_providers(), "cuda")
     if args.detection_cut is not None and not any(isinstance(m, OnnxAssignment) for m in methods):
         raise PairhuntError("--detection-cut needs a SPA-NET model method (--method NAME=MODEL)")
     fileset = load_fileset(args.fileset)
@@ -142,6 +151,7 @@ def execute(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     from pairhunt.executors import EXECUTORS
+    from pairhunt.onnx_assignment import DEVICES
 
     parser = subparsers.add_parser(
         "run",
@@ -174,6 +184,24 @@ def register(subparsers) -> None:
         "per-event table",
     )
     parser.add_argument("--onnx-threads", type=int, default=1, help="onnxruntime intra-op threads per worker (default 1)")
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where ONNX models run: auto (CUDA when onnxruntime offers it and it works, else CPU; the default), "
+        "cpu, or cuda (an error without a usable GPU)",
+    )
+    parser.add_argument(
+        "--no-tf32",
+        action="store_true",
+        help="exact float32 matrix products on CUDA (TF32 off): reproducible results, slower; no effect on CPU",
+    )
+    parser.add_argument(
+        "--onnx-batch-size",
+        type=int,
+        metavar="N",
+        help="events per onnxruntime call (default: 1,024 on CPU, 65,536 on CUDA)",
+    )
     parser.add_argument("--no-skipbadfiles", action="store_true", help="stop at the first file that cannot be opened")
     parser.add_argument(
         "--allow-partial",
