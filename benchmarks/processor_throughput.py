@@ -4,7 +4,8 @@ Measures, on a generated all-hadronic ttbar sample:
 1. events/s on one core (iterative executor) for chi2 and mass_asymmetry while the number of
    leading jets scanned grows (topology ``keep`` = 6 ... 10), with the processor's time split;
 2. the size of the permutation scan per N;
-3. futures and Dask (LocalCluster) with 2 worker processes against the iterative executor.
+3. futures and Dask (LocalCluster) with 2 worker processes against the iterative executor;
+4. chi2 over 10 jets on one core on the sample tiled to 10x its size (one chunk).
 
     python benchmarks/processor_throughput.py --events 20000 --output benchmarks/results/processor_throughput.json
 """
@@ -15,8 +16,11 @@ import argparse
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
+
+from gpu import tile  # benchmarks/gpu.py: a large file from copies of a small one
 
 from pairhunt.combinatorics import count_assignments
 from pairhunt.generate import Request, generate, make_sample
@@ -58,7 +62,7 @@ def main() -> None:
         generate(Request(make_sample("ttbar"), args.events, seed=2024), sample, workers=2)
     fileset = {"ttbar": normalise_files([str(sample.resolve())])}
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "scaling": [], "dask": []}
-    for keep in range(6, 11):
+    for keep in range(6, 13):
         for topology_name, method in (("ttbar_allhad", "chi2"), ("pair_3body", "mass_asymmetry")):
             topology = load_topology(topology_name).with_selection(keep=keep)
             row = measure(fileset, topology, method)
@@ -72,6 +76,13 @@ def main() -> None:
     for executor, workers in (("iterative", 1), ("futures", 2), ("dask", 2)):
         row = measure(copies, topology, "chi2", executor=executor, workers=workers, chunksize=5_000)
         results["dask"].append(row)
+        print(json.dumps(row))
+    # one core on a larger file, where the per-file and per-chunk costs no longer show
+    with tempfile.TemporaryDirectory() as scratch:
+        big = Path(scratch) / "tiled.root"
+        tile(sample, big, 10 * args.events)
+        row = measure({"ttbar": normalise_files([str(big)])}, topology, "chi2", chunksize=10 * args.events)
+        results["large_file"] = row
         print(json.dumps(row))
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
