@@ -231,3 +231,31 @@ def test_methods_warm_up_once_per_process():
     assert warm_up_once([method]) > 0
     assert warm_up_once([method]) == 0.0 and method.calls == 1
 
+
+
+def test_top_k_assignments_in_the_event_table(generated, tmp_path):
+    k = 3
+    processor = PairProcessor("ttbar_allhad", [make_method("spanet=ttbar_allhad", top_k=k)], output_dir=tmp_path)
+    run_fileset({"ttbar": normalise_files([str(generated["ttbar"])])}, processor, progress=False)
+    table = ak.concatenate([ak.from_parquet(p) for p in sorted(glob.glob(str(tmp_path / "events/ttbar/*.parquet")))])
+    selected = ak.to_numpy(table.selected)
+    scores = np.stack([ak.to_numpy(table[f"spanet_top{r}_score"]) for r in range(1, k + 1)], axis=1)[selected]
+    assert np.isfinite(scores[:, 0]).all()
+    assert np.all(np.diff(scores, axis=1)[np.isfinite(scores[:, 1:])] <= 0)  # best first
+    assert np.all(scores[np.isfinite(scores)] <= 0)  # summed log-probabilities
+    parents = [ak.to_list(table[f"spanet_top{r}_jet_parent"][selected]) for r in range(1, k + 1)]
+    products = [ak.to_list(table[f"spanet_top{r}_jet_product"][selected]) for r in range(1, k + 1)]
+    distinct_events = 0
+    for event in range(min(300, len(scores))):
+        ranked = set()
+        for rank in range(k):
+            if not np.isfinite(scores[event, rank]):
+                continue
+            tops = []
+            for top in (0, 1):  # a top: its W jets (q1, q2 interchangeable) and its b jet
+                slots = {p: j for j, (t, p) in enumerate(zip(parents[rank][event], products[rank][event])) if t == top}
+                assert sorted(slots) == [0, 1, 2]
+                tops.append((frozenset((slots[0], slots[1])), slots[2]))
+            ranked.add(frozenset(tops))  # the two tops are interchangeable
+        distinct_events += len(ranked) == np.isfinite(scores[event]).sum()
+    assert distinct_events == min(300, len(scores))

@@ -21,6 +21,8 @@ class JetAssignment:
     ``detection`` (``[events, parents]``, SPA-NET models) is the probability that each parent is
     fully reconstructable; with a ``detection_cut`` only candidates above it are histogrammed.
     ``timing`` holds the seconds a method spent per step (ONNX models: features, model, decode).
+    ``ranked`` (SPA-NET models asked for their top k) holds the k best distinct joint assignments,
+    best first, each with its summed log-probability as ``score`` (NaN where an event has fewer).
     """
 
     parent: np.ndarray
@@ -30,6 +32,7 @@ class JetAssignment:
     detection: np.ndarray | None = None
     detection_cut: float | None = None
     timing: dict[str, float] = field(default_factory=dict)
+    ranked: list[JetAssignment] = field(default_factory=list)
 
     @classmethod
     def unassigned(cls, n_events: int, width: int) -> JetAssignment:

@@ -4,7 +4,8 @@ Keys: ``run``, ``luminosityBlock``, ``event`` (and the dataset in the path). For
 ``M``: ``M_mass`` (per parent), ``M_mavg``, optionally ``M_score``, for SPA-NET models with
 detection outputs ``M_detection_<parent>`` (the probability, whatever the detection cut), and
 per jet of the input file's collection, in its original order, ``M_jet_parent`` and ``M_jet_product`` (-1 for jets
-the selection dropped or the method left unassigned). Events the selection rejected are kept,
+the selection dropped or the method left unassigned); with top-k decoding, per rank r the summed
+log-probability ``M_top<r>_score`` and ``M_top<r>_jet_parent``, ``M_top<r>_jet_product``. Events the selection rejected are kept,
 with ``selected = False`` and NaN masses, so the table has one row per event read.
 """
 
@@ -53,9 +54,15 @@ class EventTable:
         if assignment.detection is not None:
             for p, parent in enumerate(parents):
                 self.columns[f"{name}_{detection_output(parent)}"] = self._expand(assignment.detection[:, p], np.nan)
+        self._add_jets(name, assignment)
+        for rank, alternative in enumerate(assignment.ranked, start=1):
+            self.columns[f"{name}_top{rank}_score"] = self._expand(alternative.score.astype(np.float64), np.nan)
+            self._add_jets(f"{name}_top{rank}", alternative)
+
+    def _add_jets(self, prefix: str, assignment: JetAssignment) -> None:
         for label, values in (("parent", assignment.parent), ("product", assignment.product)):
             full = self._expand(values, -1)
-            self.columns[f"{name}_jet_{label}"] = scatter_to_jagged(full, self._index, self.jet_counts)
+            self.columns[f"{prefix}_jet_{label}"] = scatter_to_jagged(full, self._index, self.jet_counts)
 
     def write(self, output_dir: str | Path, dataset: str, metadata: dict) -> Path:
         filename = str(metadata.get("filename", "events"))

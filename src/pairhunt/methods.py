@@ -25,6 +25,7 @@ def make_method(
     device: str = "auto",
     tf32: bool = True,
     batch_size: int | None = None,
+    top_k: int | None = None,
 ) -> AssignmentMethod:
     """A method from its spec.
 
@@ -32,7 +33,8 @@ def make_method(
     leading six): the baselines; ``NAME=MODEL``: an ONNX model
     (a path, a k-fold model set directory or a model shipped in pairhunt.models, SPA-NET or ABC
     by its metadata) reported as NAME; ``path/model.onnx``: the same with the file's stem as name.
-    ``detection_cut`` applies to SPA-NET models only (see :mod:`pairhunt.detection`);
+    ``detection_cut`` and ``top_k`` apply to SPA-NET models only (see :mod:`pairhunt.detection`
+    and :func:`pairhunt.decoding.decode_top_k`);
     ``threads``, ``device``, ``tf32`` and ``batch_size`` to every ONNX model
     (:class:`pairhunt.onnx_assignment.OnnxModel`).
     """
@@ -42,7 +44,7 @@ def make_method(
     if not model and spec.endswith(".onnx"):
         name, model = Path(spec).stem, spec
     if model:
-        return onnx_method(model, name, threads, detection_cut, device=device, tf32=tf32, batch_size=batch_size)
+        return onnx_method(model, name, threads, detection_cut, device=device, tf32=tf32, batch_size=batch_size, top_k=top_k)
     raise PairhuntError(f"unknown assignment method {spec!r}; choose from {sorted(BASELINES)}, NAME=MODEL or a .onnx file")
 
 
@@ -54,6 +56,7 @@ def onnx_method(
     device: str = "auto",
     tf32: bool = True,
     batch_size: int | None = None,
+    top_k: int | None = None,
 ) -> AssignmentMethod:
     """The method for an exported model (or k-fold model set), chosen by the model kind in its contract."""
     from pairhunt.abc_assignment import AbcAssignment
@@ -68,7 +71,7 @@ def onnx_method(
         raise PairhuntError(f"{path} is not an ONNX model onnxruntime can load: {reason}") from error
     session = {"threads": threads, "device": device, "tf32": tf32, "batch_size": batch_size}
     if kind == "spanet":
-        return OnnxAssignment(model=model, name=name, detection_cut=detection_cut, **session)
+        return OnnxAssignment(model=model, name=name, detection_cut=detection_cut, top_k=top_k, **session)
     return AbcAssignment(model=model, name=name, **session)
 
 

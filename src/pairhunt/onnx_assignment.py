@@ -20,7 +20,7 @@ import numpy as np
 
 from pairhunt.assignment import JetAssignment
 from pairhunt.contract import JETS_INPUT, MASK_INPUT, METADATA_KEY, ModelContract, assignment_output, detection_output
-from pairhunt.decoding import decode_greedy
+from pairhunt.decoding import decode_greedy, decode_top_k
 from pairhunt.errors import PairhuntError
 from pairhunt.inputs import JetInputs
 from pairhunt.model_set import ModelSet, load_model_set
@@ -217,8 +217,15 @@ class OnnxAssignment(OnnxModel):
     kind = "spanet"
     name: str = "spanet"
     detection_cut: float | None = None
+    top_k: int | None = None
 
     def __post_init__(self):
+        if self.top_k is not None:
+            parents = self.contract.model_topology.parents
+            if self.top_k < 1:
+                raise PairhuntError(f"top k must be at least 1, got {self.top_k}")
+            if len(parents) != 2:
+                raise PairhuntError(f"top-k decoding ranks joint assignments of two parents; {self.path} has {len(parents)}")
         if self.detection_cut is None:
             return
         if not 0.0 <= self.detection_cut < 1.0:
@@ -232,6 +239,9 @@ class OnnxAssignment(OnnxModel):
 
     def unassigned(self, jets: JetInputs) -> JetAssignment:
         empty = super().unassigned(jets)
+        for _ in range(self.top_k or 0):
+            empty.ranked.append(JetAssignment.unassigned(jets.n_events, jets.width))
+            empty.ranked[-1].score = np.full(jets.n_events, np.nan)
         if self.contract.has_detection:
             empty.detection = np.full((jets.n_events, len(self.contract.model_topology.parents)), np.nan)
             empty.detection_cut = self.detection_cut
@@ -240,8 +250,22 @@ class OnnxAssignment(OnnxModel):
     def decode(self, outputs: dict[str, np.ndarray], jets: JetInputs, topology: Topology) -> JetAssignment:
         scores = [self.output(outputs, assignment_output(p)) for p in topology.parents]
         assignment = JetAssignment.from_slots(decode_greedy(scores, jets.mask), jets.width)
+        if self.top_k:
+            assignment.ranked = self.ranked(scores, jets, topology)
         if self.contract.has_detection:
             detection = [self.output(outputs, detection_output(p)) for p in topology.parents]
             assignment.detection = np.stack(detection, axis=1).astype(np.float64)
             assignment.detection_cut = self.detection_cut
         return assignment
+
+    def ranked(self, scores: list[np.ndarray], jets: JetInputs, topology: Topology) -> list[JetAssignment]:
+        """The ``top_k`` best distinct joint assignments, best first (:func:`decode_top_k`)."""
+        groups = [tuple(topology.symmetric_products(p)) for p in topology.parents]
+        interchangeable = any(set(g) == set(topology.parents) for g in topology.parent_symmetries)
+        slots, totals = decode_top_k(scores, jets.mask, self.top_k, groups, interchangeable)
+        out = []
+        for rank in range(self.top_k):
+            assignment = JetAssignment.from_slots(slots[:, rank], jets.width)
+            assignment.score = np.where(np.isfinite(totals[:, rank]), totals[:, rank], np.nan)
+            out.append(assignment)
+        return out

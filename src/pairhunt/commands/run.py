@@ -26,6 +26,7 @@ def run_config(args: argparse.Namespace, topology: Topology, methods: list[str],
         "maxchunks": args.maxchunks,
         "events": not args.no_events,
         "detection_cut": args.detection_cut,
+        "top_k": args.top_k,
         "device": args.device,
         "tf32": not args.no_tf32,
     }
@@ -51,6 +52,7 @@ def make_summary(
         topology=topology.name,
         methods=methods,
         detection_cut=args.detection_cut,
+        top_k=args.top_k,
         device=args.device,
         tf32=not args.no_tf32,
         executor=args.executor,
@@ -88,13 +90,14 @@ def execute(args: argparse.Namespace) -> int:
     topology = load_topology(args.topology)
     names = list(args.method or DEFAULT_METHODS.get(topology.name, ("chi2",)))
     session = {"threads": args.onnx_threads, "device": args.device, "tf32": not args.no_tf32, "batch_size": args.onnx_batch_size}
-    methods = [make_method(n, detection_cut=args.detection_cut, **session) for n in names]
+    methods = [make_method(n, detection_cut=args.detection_cut, top_k=args.top_k, **session) for n in names]
     if args.device == "cuda":  # refused here, in one line, rather than by every worker
         import onnxruntime
 
         select_providers(onnxruntime.get_available_providers(), "cuda")
-    if args.detection_cut is not None and not any(isinstance(m, OnnxAssignment) for m in methods):
-        raise PairhuntError("--detection-cut needs a SPA-NET model method (--method NAME=MODEL)")
+    for option, value in (("--detection-cut", args.detection_cut), ("--top-k", args.top_k)):
+        if value is not None and not any(isinstance(m, OnnxAssignment) for m in methods):
+            raise PairhuntError(f"{option} needs a SPA-NET model method (--method NAME=MODEL)")
     fileset = load_fileset(args.fileset)
     rundir = RunDirectory(args.output)
     store = rundir.prepare(run_config(args, topology, names, fileset), overwrite=args.overwrite, resume=args.resume)
@@ -182,6 +185,13 @@ def register(subparsers) -> None:
         help="SPA-NET models histogram only the candidates of parents whose detection probability exceeds X "
         "(every parent's for the average mass and m1-m2); counted per method in the cutflow, all events stay in the "
         "per-event table",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        metavar="K",
+        help="SPA-NET models also write their K best distinct joint assignments with their log-probabilities "
+        "to the per-event table (M_top1_score, M_top1_jet_parent, ...); two-parent topologies",
     )
     parser.add_argument("--onnx-threads", type=int, default=1, help="onnxruntime intra-op threads per worker (default 1)")
     parser.add_argument(
