@@ -37,6 +37,19 @@ def tuple_bits(n_jets: int, k: int) -> np.ndarray:
 
 
 @numba.njit(inline="always")
+def _insert(kept, kept_scores, last, t, value) -> None:
+    """Put tuple ``t`` into ``kept[:last + 1]`` (sorted by score, earlier tuples first on ties),
+    dropping what was at ``last``."""
+    position = last
+    while position > 0 and value > kept_scores[position - 1]:
+        kept[position] = kept[position - 1]
+        kept_scores[position] = kept_scores[position - 1]
+        position -= 1
+    kept[position] = t
+    kept_scores[position] = value
+
+
+@numba.njit(inline="always")
 def _best_free(scores, event, bits, free, kept, kept_scores, n_kept) -> int:
     """Index of the best tuple of free jets (first on ties), -1 if none; fills ``kept``.
 
@@ -54,13 +67,7 @@ def _best_free(scores, event, bits, free, kept, kept_scores, n_kept) -> int:
             continue
         if bits[t] < 0 or bits[t] & ~free:
             continue
-        position = n_kept - 1
-        while position > 0 and value > kept_scores[position - 1]:
-            kept[position] = kept[position - 1]
-            kept_scores[position] = kept_scores[position - 1]
-            position -= 1
-        kept[position] = t
-        kept_scores[position] = value
+        _insert(kept, kept_scores, n_kept - 1, t, value)
         threshold = kept_scores[n_kept - 1]
     return kept[0]
 
@@ -155,13 +162,7 @@ def _top_tuples(row, bits, canonical, free, kept, kept_scores, n_kept):
             left_out = max(left_out, kept_scores[n_kept - 1])
         else:
             count += 1
-        position = count - 1
-        while position > 0 and value > kept_scores[position - 1]:
-            kept[position] = kept[position - 1]
-            kept_scores[position] = kept_scores[position - 1]
-            position -= 1
-        kept[position] = t
-        kept_scores[position] = value
+        _insert(kept, kept_scores, count - 1, t, value)
     return count, left_out
 
 

@@ -18,25 +18,14 @@ BASELINES = {
 DEFAULT_METHODS = {"ttbar_allhad": ("chi2",), "pair_3body": ("mass_asymmetry",), "pair_abc": ("mass_asymmetry",)}
 
 
-def make_method(
-    spec: str,
-    threads: int = 1,
-    detection_cut: float | None = None,
-    device: str = "auto",
-    tf32: bool = True,
-    batch_size: int | None = None,
-    top_k: int | None = None,
-) -> AssignmentMethod:
+def make_method(spec: str, **onnx_options) -> AssignmentMethod:
     """A method from its spec.
 
     ``chi2``, ``chi2_btag``, ``mass_asymmetry`` (all kept jets), ``mass_asymmetry_6`` (the
     leading six): the baselines; ``NAME=MODEL``: an ONNX model
     (a path, a k-fold model set directory or a model shipped in pairhunt.models, SPA-NET or ABC
     by its metadata) reported as NAME; ``path/model.onnx``: the same with the file's stem as name.
-    ``detection_cut`` and ``top_k`` apply to SPA-NET models only (see :mod:`pairhunt.detection`
-    and :func:`pairhunt.decoding.decode_top_k`);
-    ``threads``, ``device``, ``tf32`` and ``batch_size`` to every ONNX model
-    (:class:`pairhunt.onnx_assignment.OnnxModel`).
+    ``onnx_options`` go to :func:`onnx_method` and are ignored by the baselines.
     """
     if spec in BASELINES:
         return BASELINES[spec]()
@@ -44,7 +33,7 @@ def make_method(
     if not model and spec.endswith(".onnx"):
         name, model = Path(spec).stem, spec
     if model:
-        return onnx_method(model, name, threads, detection_cut, device=device, tf32=tf32, batch_size=batch_size, top_k=top_k)
+        return onnx_method(model, name, **onnx_options)
     raise PairhuntError(f"unknown assignment method {spec!r}; choose from {sorted(BASELINES)}, NAME=MODEL or a .onnx file")
 
 
@@ -58,7 +47,12 @@ def onnx_method(
     batch_size: int | None = None,
     top_k: int | None = None,
 ) -> AssignmentMethod:
-    """The method for an exported model (or k-fold model set), chosen by the model kind in its contract."""
+    """The method for an exported model (or k-fold model set), chosen by the model kind in its contract.
+
+    ``threads``, ``device``, ``tf32`` and ``batch_size`` set up its onnxruntime sessions
+    (:class:`pairhunt.onnx_assignment.OnnxModel`); ``detection_cut`` and ``top_k`` apply to
+    SPA-NET models only (:mod:`pairhunt.detection`, :func:`pairhunt.decoding.decode_top_k`).
+    """
     from pairhunt.abc_assignment import AbcAssignment
     from pairhunt.model_set import load_model_set
     from pairhunt.onnx_assignment import OnnxAssignment, resolve_model_path
