@@ -40,8 +40,8 @@ _SESSIONS: dict[tuple, object] = {}
 def select_providers(available: list[str], device: str = "auto", tf32: bool = True) -> list:
     """onnxruntime providers for ``device``: ``auto`` takes CUDA when onnxruntime offers it,
     ``cpu`` never does, ``cuda`` insists (a clear error when it is not offered); CPU is always
-    the fallback. ``tf32=False`` keeps CUDA's float32 matrix products exact (reproducible to the bit
-    of the CPU result's precision) at some speed."""
+    the fallback. ``tf32=False`` keeps CUDA's float32 matrix products in full float32 precision
+    (TF32 rounds their inputs to 10 mantissa bits) for reproducible results, at some speed."""
     if device not in DEVICES:
         raise PairhuntError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     if device == "cuda" and CUDA not in available:
@@ -142,6 +142,7 @@ class OnnxModel(ABC):
         return tuple(self.contract.features)
 
     def session(self, path: Path):
+        """This process's session for one model file of the set."""
         return cached_session(path, self.threads, self.device, self.tf32)
 
     def outputs(self, jets: JetInputs, timing: dict[str, float] | None = None) -> dict[str, np.ndarray]:
