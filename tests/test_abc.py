@@ -272,3 +272,23 @@ def test_symmetry_augmentation_rotates_phi_and_mirrors_eta_only():
     spread = torch.remainder(shift - shift[:, :1] + torch.pi, 2 * torch.pi) - torch.pi
     assert spread[mask].abs().max() < 1e-4
     assert (out[~mask] == 0).all()
+
+
+def test_calibration_of_a_model_that_sends_every_jet_to_isr_is_a_clear_error():
+    from pairhunt.train.abc_trainer import mass_calibration
+    from pairhunt.train.data import TrainingData
+
+    class EverythingToIsr:
+        def eval(self):
+            return self
+
+        def hard_assignment_score(self, jets, mask):  # empty candidates: one average mass for all
+            return None, torch.rand(len(jets)), torch.zeros(len(jets))
+
+    jets, mask = random_jets(300, 8)
+    data = TrainingData(
+        features=jets.numpy(), mask=mask.numpy(), targets=np.zeros((300, 2, 3), dtype=np.int64),
+        multiplicity=mask.sum(dim=1).numpy(), weights=None,
+    )
+    with pytest.raises(PairhuntError, match="1 distinct average masses for 300 events"):
+        mass_calibration(EverythingToIsr(), data)

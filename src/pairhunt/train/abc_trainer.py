@@ -83,6 +83,12 @@ def mass_calibration(model: AbcModel, data: TrainingData, batch_size: int = 4096
     bin_index = np.clip(np.searchsorted(edges[1:-1], mass, side="left"), 0, CALIBRATION_BINS - 1)
     levels = (np.arange(CALIBRATION_POINTS) + 0.5) / CALIBRATION_POINTS
     bins = [bin_index == b for b in range(CALIBRATION_BINS)]
+    empty = sum(not members.any() for members in bins)
+    if empty:
+        raise PairhuntError(
+            f"cannot calibrate the anomaly score in {CALIBRATION_BINS} average-mass bins: {empty} are empty, the model "
+            f"gives {len(np.unique(mass))} distinct average masses for {len(mass)} events (does it send every jet to ISR?)"
+        )
     centres = [weighted_quantiles(mass[b], weights[b], np.array([0.5]))[0] for b in bins]
     quantiles = [weighted_quantiles(score[b], weights[b], levels) for b in bins]
     return {"edges": edges.tolist(), "centres": centres, "quantiles": np.array(quantiles).tolist(), "events": int(len(data))}
