@@ -48,6 +48,19 @@ def test_layout_packages_import():
     assert importlib.resources.files("pairhunt.models").is_dir()
 
 
+def test_public_api_resolves_lazily():
+    code = "import sys, pairhunt; print('onnxruntime' in sys.modules or 'numba' in sys.modules)"
+    light = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert light.stdout.strip() == "False"  # import pairhunt alone loads none of the heavy parts
+    import pairhunt
+
+    for name in pairhunt.__all__:
+        assert getattr(pairhunt, name) is not None
+    assert pairhunt.PairProcessor is importlib.import_module("pairhunt.processors").PairProcessor
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        pairhunt.nothing  # noqa: B018
+
+
 def test_torch_is_not_imported_by_the_analysis_side():
     code = "import sys, pairhunt.cli, pairhunt.generate, pairhunt.processors; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
