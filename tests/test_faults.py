@@ -268,6 +268,12 @@ def test_bad_inputs_of_the_other_commands_are_one_line(toys, tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "is not an ONNX model onnxruntime can load" in one_line(capsys.readouterr().err)
 
+    for option, value, message in (("--onnx-batch-size", "0", "batch size must be at least 1"), ("--top-k", "0", "top k must be")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", str(toys.fileset), "-o", str(tmp_path / "opt"), "--method", "spanet=ttbar_allhad", option, value])
+        assert exit_info.value.code == 2
+        assert message in one_line(capsys.readouterr().err)
+
     import onnxruntime
 
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():  # on a GPU node --device cuda is valid

@@ -116,6 +116,10 @@ class OnnxModel(ABC):
     batch_size: int | None = None  # None: by provider (BATCH_SIZES)
     _models: ModelSet | None = field(default=None, init=False, repr=False)
 
+    def __post_init__(self):
+        if self.batch_size is not None and self.batch_size < 1:
+            raise PairhuntError(f"ONNX batch size must be at least 1, got {self.batch_size}")
+
     @property
     def path(self) -> Path:
         return resolve_model_path(self.model)
@@ -221,6 +225,7 @@ class OnnxAssignment(OnnxModel):
     top_k: int | None = None
 
     def __post_init__(self):
+        super().__post_init__()
         if self.top_k is not None:
             parents = self.contract.model_topology.parents
             if self.top_k < 1:
