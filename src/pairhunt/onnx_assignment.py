@@ -139,6 +139,12 @@ class OnnxModel(ABC):
         """The model is of this method's kind and matches the processor's topology (or a clear error)."""
         if self.contract.kind != self.kind:
             raise PairhuntError(f"{self.path} is a {self.contract.kind!r} model; method {self.name!r} needs a {self.kind!r} model")
+        unsupported = [name for name in self.contract.inputs if name not in (JETS_INPUT, MASK_INPUT)]
+        if unsupported:
+            raise PairhuntError(
+                f"{self.path} needs the inputs {unsupported} besides {JETS_INPUT!r} and {MASK_INPUT!r}; the processor "
+                "builds only those two so far (event-level inputs such as MET are not read yet)"
+            )
         self.contract.check(topology, source=str(self.path))
 
     def required_features(self, topology: Topology) -> tuple[str, ...]:
