@@ -3,6 +3,8 @@ two-fold model trained and exported through the command line, then run by the pr
 
 from __future__ import annotations
 
+import dataclasses
+
 import glob
 import json
 import shutil
@@ -153,9 +155,32 @@ def test_detection_cut_fills_only_candidates_above_it_and_counts_them(detection_
 
 
 def test_detection_cut_needs_a_model_with_detection_outputs(generated, tmp_path, capsys):
-    with pytest.raises(PairhuntError, match="no per-parent detection outputs"):
-        make_method("spanet=ttbar_allhad", detection_cut=0.5)  # exported before they existed
-    assert make_method("spanet=ttbar_allhad").contract.has_detection is False
+    import onnx
+
+    from pairhunt.contract import DETECTION_LOGITS, METADATA_KEY, ModelContract
+    from pairhunt.onnx_assignment import resolve_model_path
+
+    # the shipped model, exported before the per-parent outputs, has its loss's detection logits
+    shipped = make_method("spanet=ttbar_allhad", detection_cut=0.5)
+    assert shipped.contract.has_detection
+    jets = from_nanoaod([generated["ttbar"]], load_topology("ttbar_allhad"))
+    session = ort.InferenceSession(str(resolve_model_path("ttbar_allhad")), providers=[CPU])
+    names = shipped.contract.outputs
+    raw = dict(zip(names, session.run(names, {"jets": jets.features[:50].astype(np.float32), "mask": jets.mask[:50]})))
+    probabilities = shipped.detection(raw, load_topology("ttbar_allhad"))
+    np.testing.assert_allclose(probabilities, 1 / (1 + np.exp(-raw[DETECTION_LOGITS].astype(np.float64))))
+    assert ((probabilities > 0) & (probabilities < 1)).all()
+    # the same model without any detection output: the cut is refused in one line
+    model = onnx.load(str(resolve_model_path("ttbar_allhad")))
+    kept = [o for o in model.graph.output if o.name != DETECTION_LOGITS]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    entry = next(p for p in model.metadata_props if p.key == METADATA_KEY)
+    contract = ModelContract.from_json(entry.value)
+    entry.value = dataclasses.replace(contract, outputs=[o for o in contract.outputs if o != DETECTION_LOGITS]).to_json()
+    onnx.save(model, str(tmp_path / "no_detection.onnx"))
+    with pytest.raises(PairhuntError, match="no detection outputs"):
+        make_method(f"spanet={tmp_path / 'no_detection.onnx'}", detection_cut=0.5)
     with pytest.raises(PairhuntError, match=r"in \[0, 1\)"):
         make_method("spanet=ttbar_allhad", detection_cut=1.5)
     fileset = tmp_path / "fileset.json"

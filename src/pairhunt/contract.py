@@ -111,8 +111,10 @@ class ModelContract:
 
     @property
     def has_detection(self) -> bool:
-        """The model gives a detection probability per parent (SPA-NET models exported since they exist)."""
-        return all(detection_output(p) in self.outputs for p in self.model_topology.parents)
+        """The model gives a detection probability per parent: outputs ``detection_<parent>``, or,
+        in SPA-NET models exported before those existed, the detection logits its loss trained."""
+        per_parent = all(detection_output(p) in self.outputs for p in self.model_topology.parents)
+        return per_parent or DETECTION_LOGITS in self.outputs
 
     def check(self, topology: Topology, source: str = "model") -> None:
         """Raise unless ``topology`` (the processor's) matches the model's, feature by feature."""

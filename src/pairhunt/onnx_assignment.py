@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from pairhunt.assignment import JetAssignment
-from pairhunt.contract import JETS_INPUT, MASK_INPUT, METADATA_KEY, ModelContract, assignment_output, detection_output
+from pairhunt.contract import (
+    DETECTION_LOGITS, JETS_INPUT, MASK_INPUT, METADATA_KEY, ModelContract, assignment_output, detection_output,
+)
 from pairhunt.decoding import decode_greedy, decode_top_k
 from pairhunt.errors import PairhuntError
 from pairhunt.inputs import JetInputs
@@ -245,8 +247,8 @@ class OnnxAssignment(OnnxModel):
         if not self.contract.has_detection:
             wanted = ", ".join(detection_output(p) for p in self.contract.model_topology.parents)
             raise PairhuntError(
-                f"{self.path} has no per-parent detection outputs ({wanted}; it has {', '.join(self.contract.outputs)}): "
-                "a detection cut needs a model exported with them; export its training run again with `pairhunt export`"
+                f"{self.path} has no detection outputs ({wanted} or {DETECTION_LOGITS!r}; it has "
+                f"{', '.join(self.contract.outputs)}): a detection cut needs a model trained with a detection head"
             )
 
     def unassigned(self, jets: JetInputs) -> JetAssignment:
@@ -265,10 +267,17 @@ class OnnxAssignment(OnnxModel):
         if self.top_k:
             assignment.ranked = self.ranked(scores, jets, topology)
         if self.contract.has_detection:
-            detection = [self.output(outputs, detection_output(p)) for p in topology.parents]
-            assignment.detection = np.stack(detection, axis=1).astype(np.float64)
+            assignment.detection = self.detection(outputs, topology)
             assignment.detection_cut = self.detection_cut
         return assignment
+
+    def detection(self, outputs: dict[str, np.ndarray], topology: Topology) -> np.ndarray:
+        """``[events, parents]`` detection probabilities: the per-parent outputs, or for models
+        exported before those existed (the shipped ``ttbar_allhad``) the sigmoid of the logits."""
+        names = [detection_output(p) for p in topology.parents]
+        if all(name in outputs for name in names):
+            return np.stack([outputs[name] for name in names], axis=1).astype(np.float64)
+        return 1.0 / (1.0 + np.exp(-self.output(outputs, DETECTION_LOGITS).astype(np.float64)))
 
     def ranked(self, scores: list[np.ndarray], jets: JetInputs, topology: Topology) -> list[JetAssignment]:
         """The ``top_k`` best distinct joint assignments, best first (:func:`decode_top_k`)."""
