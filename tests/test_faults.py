@@ -221,7 +221,9 @@ def test_unwritable_output_stops_the_run_and_blames_no_input(toys, tmp_path, cap
 @pytest.mark.parametrize(("executor", "stop", "code"), [("iterative", signal.SIGTERM, 143), ("futures", signal.SIGINT, 130)])
 def test_interrupted_run_resumes_to_the_same_bits(toys, tmp_path, executor, stop, code):
     out = tmp_path / "out"
-    argv = ["run", str(toys.fileset), "-o", str(out), "--chunksize", "40", "--no-progress"]
+    # 240 small chunks: with the compiled baselines a chunk takes milliseconds, and the run must
+    # still be going when the signal arrives
+    argv = ["run", str(toys.fileset), "-o", str(out), "--chunksize", "5", "--no-progress"]
     child = subprocess.Popen(
         [sys.executable, "-m", "pairhunt.cli", *argv, "--executor", executor],
         stdout=subprocess.PIPE,
@@ -241,7 +243,7 @@ def test_interrupted_run_resumes_to_the_same_bits(toys, tmp_path, executor, stop
     assert stopped["events"] + sum(files["not_processed"].values()) == EVENTS and stopped["events"] < EVENTS
 
     assert main([*argv, "--resume"]) == 0
-    assert main(["run", str(toys.fileset), "-o", str(tmp_path / "reference"), "--chunksize", "40", "--no-progress"]) == 0
+    assert main(["run", str(toys.fileset), "-o", str(tmp_path / "reference"), "--chunksize", "5", "--no-progress"]) == 0
     (resumed, table), (expected, expected_table) = load_run(out), load_run(tmp_path / "reference")
     assert_same_hists(resumed["hists"], expected["hists"])
     assert resumed["cutflow"] == expected["cutflow"] and len(table) == EVENTS
