@@ -356,6 +356,14 @@ def in_window(mass: np.ndarray, true_mass: float, window: float) -> np.ndarray:
     return np.isfinite(mass) & (mass > (1 - window) * true_mass) & (mass < (1 + window) * true_mass)
 
 
+def gain_relative_error(method: dict, baseline: dict) -> float:
+    """Statistical relative error of an S/B gain: Poisson on the four effective window counts
+    (signal and QCD, method and baseline), their correlation ignored. With a handful of QCD
+    events in a window the gain is a count of a handful: this says so beside it."""
+    counts = [e[k] for e in (method, baseline) for k in ("signal_effective_in_window", "background_effective_in_window")]
+    return float(np.sqrt(sum(1 / c for c in counts))) if all(c > 0 for c in counts) else float("inf")
+
+
 def fraction(passing: np.ndarray, weight: np.ndarray) -> float:
     return float(weight[passing].sum() / weight.sum()) if weight.sum() else float("nan")
 
@@ -509,10 +517,14 @@ def pair_summary(signal: Sample, sig: Selected, bkg: Selected, methods: list[str
     out: dict = {"methods": {}, "score_cut": {}, "auc": {}}
     for m in methods:
         inside = in_window(bkg.mass[m], signal.mass, window)
-        out["methods"][m] = s_over_b(fraction(in_window(sig.mass[m], signal.mass, window), sig.weight), fraction(inside, bkg.weight))
+        signal_inside = in_window(sig.mass[m], signal.mass, window)
+        out["methods"][m] = s_over_b(fraction(signal_inside, sig.weight), fraction(inside, bkg.weight))
         out["methods"][m]["background_effective_in_window"] = effective(bkg.weight[inside])  # eps_B known to ~1/sqrt of this
+        out["methods"][m]["signal_effective_in_window"] = effective(sig.weight[signal_inside])
     for m in methods:
-        out["methods"][m]["s_over_b_gain"] = out["methods"][m]["s_over_b"] / out["methods"][BASELINE]["s_over_b"]
+        entry, base = out["methods"][m], out["methods"][BASELINE]
+        entry["s_over_b_gain"] = entry["s_over_b"] / base["s_over_b"]
+        entry["s_over_b_gain_relative_error"] = 0.0 if m == BASELINE else gain_relative_error(entry, base)
     for score, by_keep in cuts.items():
         mass = score_mass(score)
         out["auc"][score] = weighted_auc(sig.scores[score], sig.weight, bkg.scores[score], bkg.weight)
@@ -635,6 +647,14 @@ def _joined(values: list[float], digits: int = 2, suffix: str = "") -> str:
     return " / ".join("–" if not np.isfinite(v) else f"{v:.{digits}f}{suffix}" for v in values)
 
 
+def _gain(entry: dict) -> str:
+    """An S/B gain with its statistical relative error."""
+    gain, error = entry["s_over_b_gain"], entry["s_over_b_gain_relative_error"]
+    if not np.isfinite(gain):
+        return "–"
+    return f"{gain:.2f}×" if error == 0 else f"{gain:.2f}× ±{100 * error:.0f} %"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = [header, ["---"] * len(header), *rows]
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
@@ -644,14 +664,14 @@ def summary_table(results: dict) -> str:
     """The issue's table: S/B gain, anomaly-score AUC, QCD average-mass 90th percentile."""
     bkgs, signals = list(results["backgrounds"]), results["signals"]
     kind = {s: "cascade" if e["cascade"] else "3q" for s, e in signals.items()}
-    header = ["method", *[f"S/B gain {s} ({kind[s]})" for s in signals], *[f"AUC {s}" for s in signals], "QCD ⟨m⟩ p90 [GeV]"]
+    header = ["method", *[f"S/B gain {s} ({kind[s]}), stat. error" for s in signals], *[f"AUC {s}" for s in signals], "QCD ⟨m⟩ p90 [GeV]"]
 
     def aucs(score: str) -> list[str]:
         return [_joined([signals[s]["versus"][b]["auc"][score] for b in bkgs]) for s in signals]
 
     rows = []
     for m in results["methods"]:
-        gains = [_joined([signals[s]["versus"][b]["methods"][m]["s_over_b_gain"] for b in bkgs], 2, "×") for s in signals]
+        gains = [" / ".join(_gain(signals[s]["versus"][b]["methods"][m]) for b in bkgs) for s in signals]
         scores = [k for k in results["scores"] if score_mass(k) == m]
         p90 = _joined([results["backgrounds"][b]["average_mass_p90_gev"][m] for b in bkgs], 0)
         rows.append([m, *gains, *(aucs(scores[0]) if scores else ["–"] * len(signals)), p90])
