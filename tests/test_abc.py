@@ -15,7 +15,14 @@ from pairhunt.onnx_assignment import OnnxAssignment  # noqa: E402
 from pairhunt.processors import PairProcessor  # noqa: E402
 from pairhunt.runner import normalise_files, run_fileset  # noqa: E402
 from pairhunt.topology import load_topology  # noqa: E402
-from pairhunt.train.abc_model import AbcConfig, AbcModel, MassCalibration, random_categories  # noqa: E402
+from pairhunt.train.abc_model import (  # noqa: E402
+    AbcConfig,
+    AbcModel,
+    MassCalibration,
+    average_mass,
+    four_momenta,
+    random_categories,
+)
 from pairhunt.train.abc_trainer import AbcTrainer  # noqa: E402
 from pairhunt.train.data import from_nanoaod  # noqa: E402
 from pairhunt.train.export import export_run  # noqa: E402
@@ -130,6 +137,29 @@ def test_hard_assignment_is_the_argmax_with_isr_and_padding_unassigned():
     assert assignment.parent.tolist() == [[0, 1, -1, 0, -1]]
     assert assignment.product.tolist() == [[0, 0, -1, 1, -1]]
     assert not assignment.fixed_multiplicity
+
+
+def test_score_takes_every_jet_by_its_likelier_parent_and_the_mass_leaves_isr_out():
+    model = small_model()
+    jets, mask = random_jets(6, 8)
+    with torch.no_grad():
+        _, normalised = model.encode_jets(jets, mask)
+        # even jets to A, odd jets to B, and jet 0 to ISR, its likelier parent being B
+        probabilities = torch.tensor([[0.6, 0.3, 0.1], [0.3, 0.6, 0.1]]).repeat(6, 4, 1)
+        probabilities[:, 0] = torch.tensor([0.1, 0.3, 0.6])
+        model.encode_jets = lambda *_: (probabilities, normalised)
+        _, score, mass = model.hard_assignment_score(jets, mask)
+        p4 = four_momenta(jets, model.index)
+        real = mask.unsqueeze(-1).float()
+        hard = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]).repeat(6, 4, 1) * real
+        hard[:, 0] = torch.tensor([0.0, 0.0, 1.0])
+        every_jet = hard.clone()
+        every_jet[:, 0] = torch.tensor([0.0, 1.0, 0.0])
+        _, expected, _ = model.autoencode(model.parent_candidates(normalised, every_jet, p4))
+        _, isr_left_out, _ = model.autoencode(model.parent_candidates(normalised, hard, p4))
+    torch.testing.assert_close(score, expected.mean(dim=-1))
+    assert not torch.allclose(score, isr_left_out.mean(dim=-1))
+    torch.testing.assert_close(mass, average_mass(hard, p4))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ Training on background only asks for (the paper's loss terms):
   the autoencoder could map every candidate to one point and the crossed term means nothing);
 - little transverse energy in the ISR category.
 
-The reconstruction error of the hard (argmax) assignment's candidates is the anomaly score;
+The anomaly score is the reconstruction error of the two candidates that take every jet by
+its likelier parent (:meth:`AbcModel.hard_assignment_score` says why);
 ``anomaly_score_decorrelated`` is that score's percentile among background events of the same
 average candidate mass (a calibration table stored in the graph), so a cut on it keeps the same
 fraction of background at every mass and does not sculpt the spectrum a bump hunt fits.
@@ -283,11 +284,19 @@ class AbcModel(nn.Module):
         return latent, mse(decoded, candidates), mse(decoded.flip(1), candidates)
 
     def hard_assignment_score(self, jets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Category probabilities, the anomaly score and the average parent mass of the argmax assignment."""
+        """Category probabilities, the anomaly score and the average parent mass of the argmax assignment.
+
+        The mass is that of the argmax assignment (ISR jets left out), the one the processor
+        histograms. The score is the reconstruction error of the two candidates that take *every*
+        jet by its likelier parent: whether the whole event looks like a background pair. With
+        the ISR jets left out of the score as well, signal jets that the ISR category takes make
+        signal look like background (on the tuning samples the AUC falls from 0.82-0.98 to 0.74-0.92).
+        """
         probabilities, normalised = self.encode_jets(jets, mask)
         hard = hard_categories(probabilities, mask)
+        every_jet = hard_categories(probabilities[..., :PARENTS], mask)
         p4 = four_momenta(jets * mask.unsqueeze(-1).to(jets.dtype), self.index)
-        _, error, _ = self.autoencode(self.parent_candidates(normalised, hard, p4))
+        _, error, _ = self.autoencode(self.parent_candidates(normalised, every_jet, p4))
         return probabilities, error.mean(dim=-1), average_mass(hard, p4)
 
     def forward(self, jets: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
