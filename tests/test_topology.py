@@ -151,3 +151,30 @@ def test_unknown_spanet_section_is_an_error(tmp_path):
     path.write_text(SPANET_TTBAR.replace("PERMUTATIONS:", "PERMUTATION:"))
     with pytest.raises(PairhuntError, match="did you mean 'PERMUTATIONS'"):
         load_topology(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("{t1: 6, t2: -6}", "{t1: 6}"), r"truth\.parents names \['t1'\], the topology's parents are \['t1', 't2'\]"),
+        (lambda t: t.replace("{t1: 6, t2: -6}", "{t1: 6, t2: top}"), r"truth\.parents\.t2: expected a non-zero integer PDG id"),
+        (lambda t: t.replace("b:  {pdgId: 5}", "c:  {pdgId: 5}"), r"truth\.products names \['c', 'q1', 'q2'\], the topology's products are \['b', 'q1', 'q2'\]"),
+        (lambda t: t.replace("b:  {pdgId: 5}", "b:  {pdgId: -5}"), r"truth\.products\.b\.pdgId: expected a positive integer \|PDG id\|"),
+        (lambda t: t.replace("b:  {pdgId: 5}", "b:  5"), r"truth\.products\.b: expected \{pdgId: \.\.\., via: \[\.\.\.\]\}, got 5"),
+        (lambda t: t.replace("via: [24]}   #", "vai: [24]}   #"), r"unknown key 'vai' in truth\.products\.q1; did you mean 'via'\?"),
+        (lambda t: t.replace("  parents: {t1: 6, t2: -6}", "  parent: 6"), r"unknown key 'parent' in truth; did you mean 'parents'\?"),
+    ],
+)
+def test_malformed_truth_block_is_a_one_line_error(tmp_path, edit, message):
+    path = _write_shipped(tmp_path, "truth.yaml", edit)
+    with pytest.raises(PairhuntError, match=message) as error:
+        load_topology(path)
+    assert "\n" not in str(error.value)
+
+
+def test_truth_blocks_of_the_shipped_topologies():
+    ttbar, gluinos = load_topology("ttbar_allhad"), load_topology("pair_3body")
+    assert ttbar.truth.parents == (6, -6) and ttbar.truth.products["q1"].via == (24,)
+    assert ttbar.truth.products["b"].pdg_ids == (5,) and ttbar.truth.products["b"].via == ()
+    assert gluinos.truth.parents == (1000021, 1000021)
+    assert topology_from_dict(load_topology("pair_abc").to_dict()) == load_topology("pair_abc")

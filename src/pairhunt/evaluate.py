@@ -1,7 +1,8 @@
 """Jet-assignment efficiency of a run's methods against generator truth, as in the SPANet papers.
 
-The per-event parquet files of ``pairhunt run`` are joined to the truth labels of the generated
-ROOT files (``Jet_truthParent``, ``Jet_truthProduct``) by (run, luminosityBlock, event). Both
+The per-event parquet files of ``pairhunt run`` are joined to the truth labels of the ROOT files
+by (run, luminosityBlock, event): the generated files' ``Jet_truthParent``/``Jet_truthProduct``,
+or labels built from a NanoAOD MC file's ``GenPart`` (``pairhunt.gen_truth``). Both
 sides become slot tables ``[events, parents, products]`` of jet indices; sorting the jets within
 each product symmetry group and trying every allowed parent permutation makes the comparison
 blind to the labelling symmetries of the topology.
@@ -30,6 +31,7 @@ import uproot
 
 from pairhunt.errors import PairhuntError
 from pairhunt.event_table import KEYS
+from pairhunt.gen_truth import read_labels, truth_branches, truth_requirement
 from pairhunt.runner import load_fileset
 from pairhunt.topology import Selection, Topology, load_topology
 
@@ -57,11 +59,10 @@ def resolve_topology(run_dir: str | Path, topology: Topology | str | None) -> To
     return topology
 
 
-def truth_branches(topology: Topology) -> dict[str, str]:
-    """Field name -> branch of everything read from a truth file."""
+def event_branches(topology: Topology) -> dict[str, str]:
+    """Field name -> branch of the keys and jets read from a truth file besides the labels."""
     c = topology.jets.collection
-    jets = {"pt": f"{c}_pt", "eta": f"{c}_eta", "parent": f"{c}_truthParent", "product": f"{c}_truthProduct"}
-    return {**{k: k for k in KEYS}, **jets}
+    return {**{k: k for k in KEYS}, "pt": f"{c}_pt", "eta": f"{c}_eta"}
 
 
 def _open_tree(filename: str, tree: str):
@@ -71,10 +72,9 @@ def _open_tree(filename: str, tree: str):
         raise PairhuntError(f"cannot read {filename}: {type(error).__name__}: {error}") from error
 
 
-def missing_truth(filename: str, tree: str, topology: Topology) -> list[str]:
-    """Branches a truth file lacks (empty: the file carries truth)."""
-    present = set(_open_tree(filename, tree).keys())
-    return [b for b in truth_branches(topology).values() if b not in present]
+def has_truth(filename: str, tree: str, topology: Topology) -> bool:
+    """The file stores jet truth labels or has the GenPart record to build them from."""
+    return truth_branches(_open_tree(filename, tree).keys(), topology) is not None
 
 
 def truth_datasets(
@@ -88,30 +88,36 @@ def truth_datasets(
         raise PairhuntError(f"dataset {dataset!r} is not in the fileset (it has {sorted(fileset)})")
     chosen, skipped = [], []
     for name in [dataset] if dataset is not None else list(fileset):
-        missing = {f: missing_truth(f, t, topology) for f, t in fileset[name]["files"].items()}
-        lacking = {f: m for f, m in missing.items() if m}
+        files = fileset[name]["files"]
+        lacking = [f for f, t in files.items() if not has_truth(f, t, topology)]
         if not lacking:
             chosen.append(name)
-        elif dataset is None and len(lacking) == len(missing):
+        elif dataset is None and len(lacking) == len(files):
             skipped.append(name)
         else:
-            filename, branches = next(iter(lacking.items()))
             raise PairhuntError(
-                f"dataset {name!r}: {filename} has no truth branch(es) {', '.join(branches)} "
-                f"({len(lacking)} of {len(missing)} files lack them); evaluate needs files from pairhunt generate"
+                f"dataset {name!r}: {lacking[0]} has no truth branches ({len(lacking)} of {len(files)} files "
+                f"lack them); evaluate needs {truth_requirement(topology)}"
             )
     if not chosen:
-        raise PairhuntError("no dataset of the fileset has truth branches (Jet_truthParent, Jet_truthProduct)")
+        raise PairhuntError(f"no dataset of the fileset has truth: evaluate needs {truth_requirement(topology)}")
     return chosen, skipped
 
 
 def load_truth(files: dict[str, str], topology: Topology) -> ak.Array:
-    """Keys and per-jet pt, eta, truth parent and product of every event of ``files``."""
-    branches = truth_branches(topology)
+    """Keys and per-jet pt, eta, truth parent and product of every event of ``files``.
+
+    The labels are the file's own (``pairhunt generate``) or built from its GenPart record.
+    """
+    branches = event_branches(topology)
     parts = []
     for filename, tree in files.items():
-        arrays = _open_tree(filename, tree).arrays(list(branches.values()))
-        parts.append(ak.Array({field: arrays[branch] for field, branch in branches.items()}))
+        handle = _open_tree(filename, tree)
+        labels = truth_branches(handle.keys(), topology)
+        arrays = handle.arrays(sorted(set(branches.values()) | set(labels)))
+        parent, product = read_labels(arrays, topology)
+        fields = {field: arrays[branch] for field, branch in branches.items()}
+        parts.append(ak.Array({**fields, "parent": parent, "product": product}))
     return ak.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
@@ -387,5 +393,5 @@ def markdown_report(report: dict) -> str:
     parts = [f"## Jet-assignment efficiency (topology {report['topology']})", ""]
     parts += [markdown_table(name, entry, report["bins"]) for name, entry in report["datasets"].items()]
     if report["skipped_datasets"]:
-        parts.append(f"Skipped (no truth branches): {', '.join(report['skipped_datasets'])}\n")
+        parts.append(f"Skipped (no truth labels or GenPart): {', '.join(report['skipped_datasets'])}\n")
     return "\n".join(parts)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pairhunt.errors import PairhuntError
 from pairhunt.topology_schema import PAIRHUNT, SPANET, check_keys, read_yaml
+from pairhunt.topology_truth import TruthDecay, truth_from_dict
 
 TRANSFORMS = ("none", "log1p", "cos", "sin")
 
@@ -78,6 +79,7 @@ class Topology:
     mass_axis: tuple[int, float, float] = (100, 0.0, 500.0)
     regressions: tuple[str, ...] = ()  # event-level regression targets (SPA-NET extension)
     classifications: tuple[str, ...] = ()  # event-level classification targets
+    truth: TruthDecay | None = None  # parents and products in NanoAOD GenPart (real MC truth)
 
     def __post_init__(self):
         for parent, products in self.products.items():
@@ -155,6 +157,7 @@ class Topology:
             "histograms": {"mass": dict(zip(("bins", "start", "stop"), self.mass_axis))},
             "regressions": list(self.regressions),
             "classifications": list(self.classifications),
+            **({"truth": self.truth.to_dict(self.parents)} if self.truth else {}),
         }
 
 
@@ -197,6 +200,7 @@ def topology_from_dict(data: dict[str, Any], source: str = "topology") -> Topolo
             mass_axis=(int(mass["bins"]), float(mass["start"]), float(mass["stop"])),
             regressions=tuple(data.get("regressions", ())),
             classifications=tuple(data.get("classifications", ())),
+            truth=truth_from_dict(data["truth"], tuple(event), event, source) if "truth" in data else None,
         )
     except (KeyError, TypeError) as error:
         raise PairhuntError(f"malformed topology config: missing or bad entry {error}") from error

@@ -33,6 +33,7 @@ PAIRHUNT = {
     "histograms": {"mass": dict.fromkeys(("bins", "start", "stop"))},
     "regressions": None,
     "classifications": None,
+    "truth": {"parents": None, "products": {NAMES: {"pdgId": None, "via": None}}},
 }
 SPANET = {
     "INPUTS": {"SEQUENTIAL": None, "GLOBAL": None},

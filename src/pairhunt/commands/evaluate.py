@@ -35,8 +35,9 @@ def register(subparsers) -> None:
         help="jet-assignment efficiency of a run's methods against generator truth",
         description=(
             "Join the per-event results of a run (RUN_DIR/events/DATASET/*.parquet) to the truth "
-            "labels of the fileset's generated files (Jet_truthParent, Jet_truthProduct) by "
-            "(run, luminosityBlock, event), and report SPANet's event and per-parent efficiencies "
+            "labels of the fileset's files by (run, luminosityBlock, event): generated files' "
+            "Jet_truthParent/Jet_truthProduct, or labels built from NanoAOD MC's GenPart with the "
+            "topology's truth block (docs/evaluate.md). Report SPANet's event and per-parent efficiencies "
             "in jet-multiplicity bins, for all selected events and for complete events (every "
             "parent's decay products matched to jets). Writes OUT_PREFIX.json and OUT_PREFIX.md."
         ),
@@ -46,6 +47,6 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--topology", help="shipped topology name or YAML file (default: the run's, from RUN_DIR/summary.json)"
     )
-    parser.add_argument("--dataset", help="evaluate only this dataset (default: every dataset with truth branches)")
+    parser.add_argument("--dataset", help="evaluate only this dataset (default: every dataset with truth labels or GenPart)")
     parser.add_argument("-o", "--output", help="output prefix (default RUN_DIR/evaluation)")
     parser.set_defaults(handler=execute)

@@ -18,7 +18,7 @@ import uproot
 
 from pairhunt.generate.detector import DetectorConfig, kinematics, reconstruct
 from pairhunt.generate.samples import Sample
-from pairhunt.generate.truth import FlatRecord, TreeNode, match_exclusive
+from pairhunt.generate.truth import LABELS, FlatRecord, TreeNode, jet_labels, match_exclusive
 
 # NanoAOD GenPart statusFlags bits
 IS_HARD_PROCESS = 1 << 7
@@ -80,9 +80,10 @@ def build_events(
     record = FlatRecord.from_batch(batch.prt)
     reco = reconstruct(batch.prt, rng, detector)
     jets = reco["jets"]
-    n_jets_max = int(ak.max(ak.num(jets), initial=0))
-    jet_parent = np.full((n_events, n_jets_max), -1, dtype=np.int32)
-    jet_product = np.full((n_events, n_jets_max), -1, dtype=np.int32)
+    n_jets = ak.to_numpy(ak.num(jets))
+    n_jets_max = int(n_jets.max(initial=0))
+    matched_jet = np.full((n_events, 0), -1, dtype=np.int64)  # no quarks without a decay
+    quark_parent = quark_slot = np.zeros(0, dtype=np.int64)
     stats = {"events": n_events, "truth_incomplete": 0, "quarks": 0, "quarks_matched": 0}
 
     if sample.decay is not None:
@@ -93,10 +94,8 @@ def build_events(
         quarks = node_index[:, [k for k, _ in quark_nodes]]
         eta, phi = record.eta_phi(np.where(complete[:, None], quarks, -1))
         matched_jet = match_exclusive(eta, phi, _pad(jets.eta, n_jets_max), _pad(jets.phi, n_jets_max))
-        per_parent = len(quark_nodes) // 2
-        rows, cols = np.nonzero(matched_jet >= 0)
-        jet_parent[rows, matched_jet[rows, cols]] = cols // per_parent
-        jet_product[rows, matched_jet[rows, cols]] = [quark_nodes[c][1].slot for c in cols]
+        quark_parent = np.arange(len(quark_nodes)) // (len(quark_nodes) // 2)
+        quark_slot = np.array([n.slot for _, n in quark_nodes])
         mothers = np.array([n.mother for n in nodes])
         flags = np.array(
             [
@@ -120,9 +119,8 @@ def build_events(
         flags = np.full(2, IS_HARD_PROCESS | FROM_HARD_PROCESS | IS_FIRST_COPY)
         stats["truth_incomplete"] = int((~complete).sum())
 
-    counts = ak.num(jets)
-    jets = ak.with_field(jets, ak.unflatten(jet_parent[_valid_mask(counts, n_jets_max)], counts), "truthParent")
-    jets = ak.with_field(jets, ak.unflatten(jet_product[_valid_mask(counts, n_jets_max)], counts), "truthProduct")
+    for field, labels in zip(LABELS, jet_labels(matched_jet, quark_parent, quark_slot, n_jets)):
+        jets = ak.with_field(jets, labels, field)
     weights = batch.info.weights
     gen_weight = ak.to_numpy(ak.fill_none(ak.firsts(weights), 1.0)).astype(np.float32)
     events = ak.zip(
@@ -138,10 +136,6 @@ def build_events(
         depth_limit=1,
     )
     return events[complete], stats
-
-
-def _valid_mask(counts: ak.Array, width: int) -> np.ndarray:
-    return np.arange(width)[None, :] < ak.to_numpy(counts)[:, None]
 
 
 class NanoAODWriter:

@@ -14,6 +14,7 @@ import numpy as np
 from pairhunt.generate.samples import Decay
 
 MATCH_DR = 0.4
+LABELS = ("truthParent", "truthProduct")  # per-jet truth fields (branches Jet_truthParent, Jet_truthProduct)
 _MAX_COPIES = 200  # recoil copies of one particle in Pythia's record are far fewer
 
 
@@ -192,3 +193,21 @@ def match_exclusive(
         if not ok.any():
             break
     return matched
+
+
+def jet_labels(
+    matched_jet: np.ndarray, quark_parent: np.ndarray, quark_slot: np.ndarray, n_jets: np.ndarray
+) -> tuple[ak.Array, ak.Array]:
+    """Per-jet truth parent and product slot (-1: no quark) from :func:`match_exclusive`'s output.
+
+    ``matched_jet`` is ``[events, Q]``; ``quark_parent``/``quark_slot`` (``[Q]``) say whose
+    product each quark column is; ``n_jets`` are the jet counts of the jagged result.
+    """
+    width = int(n_jets.max(initial=0))
+    jet_parent = np.full((len(n_jets), width), -1, dtype=np.int32)
+    jet_product = np.full((len(n_jets), width), -1, dtype=np.int32)
+    rows, cols = np.nonzero(matched_jet >= 0)
+    jet_parent[rows, matched_jet[rows, cols]] = quark_parent[cols]
+    jet_product[rows, matched_jet[rows, cols]] = quark_slot[cols]
+    valid = np.arange(width)[None, :] < n_jets[:, None]
+    return ak.unflatten(jet_parent[valid], n_jets), ak.unflatten(jet_product[valid], n_jets)

@@ -1,9 +1,10 @@
 """Training data as padded numpy arrays, from pairhunt's NanoAOD-like files or SPANet's HDF5.
 
-Generated files go through the processor's own feature builder (``pairhunt.inputs.select_jets``)
-so training and inference compute features identically. Targets are jet positions per parent
-and product slot (``[events, parents, max products]``, -1 when the quark was not matched to a
-kept jet).
+NanoAOD files go through the processor's own feature builder (``pairhunt.inputs.select_jets``)
+so training and inference compute features identically; their truth is ``pairhunt generate``'s
+stored labels or, for real MC, labels built from ``GenPart`` (``pairhunt.gen_truth``). Targets
+are jet positions per parent and product slot (``[events, parents, max products]``, -1 when the
+quark was not matched to a kept jet).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import uproot
 from pairhunt.contract import EVENT_BRANCH
 from pairhunt.cutflow import Cutflow
 from pairhunt.errors import PairhuntError
+from pairhunt.gen_truth import label_branches, read_labels, truth_branches, truth_requirement
+from pairhunt.generate.truth import LABELS
 from pairhunt.inputs import JetInputs, apply_transform, select_jets
 from pairhunt.padding import to_padded
 from pairhunt.topology import Topology
 
-TRUTH = ("truthParent", "truthProduct")
 WEIGHT = "genWeight"
 EVENT_LEVEL = (WEIGHT, EVENT_BRANCH)  # branches read besides the jet collection
 
@@ -99,32 +101,24 @@ def from_nanoaod(
 
     ``min_jets`` lowers the jet-count requirement for training only: events with fewer jets
     than the topology needs still teach the model their complete parents (partial events).
-    Supervised training needs the truth branches of `pairhunt generate`; unsupervised training
-    (``require_truth=False``, ABC) reads any file, real collision data included.
+    Supervised training needs truth labels (``pairhunt generate``'s, or built from the GenPart
+    record of NanoAOD MC); unsupervised training (``require_truth=False``, ABC) reads any file,
+    real collision data included.
     """
     if min_jets is not None:
         topology = topology.with_selection(min_count=min_jets)
     jet_input = topology.jets
     collection = jet_input.collection
-    arrays = []
-    for path in paths:
-        with uproot.open(path) as handle:
-            tree = handle["Events"]
-            names = [k for k in tree.keys() if k.startswith(f"{collection}_")]
-            missing = [f"{collection}_{t}" for t in TRUTH if f"{collection}_{t}" not in names]
-            if missing and require_truth:
-                raise PairhuntError(f"{path}: no truth branches {missing}; train on files from `pairhunt generate`")
-            names += [k for k in EVENT_LEVEL if k in tree.keys()]
-            arrays.append(tree.arrays(names, entry_stop=max_events))
+    arrays = [_read_events(path, topology, max_events, require_truth) for path in paths]
     raw = ak.concatenate(arrays)
     jets = ak.zip({name.removeprefix(f"{collection}_"): raw[name] for name in raw.fields if name not in EVENT_LEVEL})
     events = ak.zip({collection: jets}, depth_limit=1)
     cutflow = Cutflow(np.ones(len(events)))
     names = [f.name for f in jet_input.features]
     inputs, selected = select_jets(events, jet_input, cutflow, names)
-    if "truthParent" in jets.fields and "truthProduct" in jets.fields:
+    if set(LABELS) <= set(jets.fields):
         order = _kept_order(events[collection], inputs, selected)
-        targets = _targets(inputs, order.truthParent, order.truthProduct, topology)
+        targets = _targets(inputs, order[LABELS[0]], order[LABELS[1]], topology)
     else:
         targets = np.full((inputs.n_events, topology.n_parents, topology.max_products), -1, dtype=np.int64)
     weights = ak.to_numpy(raw[WEIGHT][selected]).astype(np.float64) if WEIGHT in raw.fields else None
@@ -138,6 +132,24 @@ def from_nanoaod(
         kinematics=inputs,
         event=event,
     )
+
+
+def _read_events(path: str | Path, topology: Topology, max_events: int | None, require_truth: bool) -> ak.Array:
+    """The jet collection's and event-level branches of a file, with the jet truth labels when it
+    stores them or has the GenPart record to build them from."""
+    collection = topology.jets.collection
+    with uproot.open(path) as handle:
+        tree = handle["Events"]
+        labels = truth_branches(tree.keys(), topology)
+        if labels is None and require_truth:
+            raise PairhuntError(f"{path}: no truth labels; supervised training needs {truth_requirement(topology)}")
+        names = [k for k in tree.keys() if k.startswith(f"{collection}_") and k not in label_branches(topology)]
+        names += [k for k in EVENT_LEVEL if k in tree.keys()]
+        arrays = tree.arrays(sorted(set(names) | set(labels or ())), entry_stop=max_events)
+    if labels is not None:
+        for branch, values in zip(label_branches(topology), read_labels(arrays, topology)):
+            arrays = ak.with_field(arrays, values, branch)
+    return arrays[names + list(label_branches(topology) if labels else ())]
 
 
 def _kept_order(jets: ak.Array, inputs: JetInputs, selected: np.ndarray) -> ak.Array:
