@@ -17,7 +17,7 @@ import numpy as np
 from pairhunt.contract import EVENT_BRANCH
 from pairhunt.cutflow import Cutflow
 from pairhunt.errors import PairhuntError
-from pairhunt.padding import padded_mask, to_padded
+from pairhunt.padding import JaggedGather, padded_mask
 from pairhunt.topology import Feature, Input
 
 KINEMATICS = ("pt", "eta", "phi", "mass")
@@ -151,19 +151,18 @@ def select_jets(
 
     chosen = ak.argsort(jets.pt[passing][event_mask], axis=1, ascending=False)[:, : sel.keep]
     order = local[passing][event_mask][chosen]
-    kept = jets[event_mask][order]
     width = sel.keep
+    gather = JaggedGather.from_order(ak.to_numpy(ak.num(jets.pt, axis=1)), np.flatnonzero(event_mask), order, width)
     n_kept = ak.to_numpy(ak.num(order)).astype(np.int64)
     mask = padded_mask(n_kept, width)
     inputs = JetInputs(
-        **{k: to_padded(kept[k], width) for k in KINEMATICS},
+        **{k: gather(jets[k]) for k in KINEMATICS},
         mask=mask,
-        index=to_padded(order, width, fill=-1, dtype=np.int64),
+        index=gather.local_index(),
         counts=n_kept,
         multiplicity=counts[event_mask],
         event=ak.to_numpy(events[EVENT_BRANCH])[event_mask] if EVENT_BRANCH in events.fields else None,
     )
     for name, values in raw_features.items():
-        padded = to_padded(values[event_mask][order], width)
-        inputs.features[name] = np.where(mask, apply_transform(padded, wanted[name].transform), 0.0)
+        inputs.features[name] = np.where(mask, apply_transform(gather(values), wanted[name].transform), 0.0)
     return inputs, event_mask
