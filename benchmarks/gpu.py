@@ -207,6 +207,7 @@ def main() -> None:
     parser.add_argument("--topology", default="ttbar_allhad")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--large-events", type=int, help="also run the largest worker count on a file this large")
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], default=["cpu", "cuda"], help="devices of the model-alone and end-to-end rows")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 8, 16])
     parser.add_argument("--cpu-workers", type=int, nargs="+", help="worker counts of the CPU rows (default: --workers)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1024, 8192, 65536])
@@ -222,7 +223,7 @@ def main() -> None:
 
     model = resolve_model_path(args.model)
     reason = cuda_unavailable_reason()
-    devices = ["cpu"] if reason else ["cpu", "cuda"]
+    devices = [d for d in args.devices if d == "cpu" or not reason]
     if reason:
         print(f"CUDA rows skipped: {reason}", flush=True)
     workers = {"cpu": args.cpu_workers or args.workers, "cuda": args.workers}
