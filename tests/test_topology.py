@@ -131,12 +131,21 @@ def _write_shipped(tmp_path, name: str, edit) -> str:
         (lambda t: t.replace("keep: 10", "keep: 4"), r"keep 4 is below the 6 decay products"),
         (lambda t: t.replace("t1: [q1, q2, b]", "t1: [q1, q2, q2]"), r"t1 lists the product\(s\) \['q2'\] more than once"),
         (lambda t: t + "name: again\n", r"broken\.yaml:\d+:1: duplicate key 'name'"),
+        # the truth block (real NanoAOD MC labels)
+        (lambda t: t.replace("{t1: 6, t2: -6}", "{t1: 6}"), r"truth\.parents names \['t1'\], the topology's parents are \['t1', 't2'\]"),
+        (lambda t: t.replace("{t1: 6, t2: -6}", "{t1: 6, t2: top}"), r"truth\.parents\.t2: expected a non-zero integer PDG id"),
+        (lambda t: t.replace("b:  {pdgId: 5}", "c:  {pdgId: 5}"), r"truth\.products names \['c', 'q1', 'q2'\], the topology's products are \['b', 'q1', 'q2'\]"),
+        (lambda t: t.replace("b:  {pdgId: 5}", "b:  {pdgId: -5}"), r"truth\.products\.b\.pdgId: expected a positive integer \|PDG id\|"),
+        (lambda t: t.replace("b:  {pdgId: 5}", "b:  5"), r"truth\.products\.b: expected \{pdgId: \.\.\., via: \[\.\.\.\]\}, got 5"),
+        (lambda t: t.replace("via: [24]}   #", "vai: [24]}   #"), r"unknown key 'vai' in truth\.products\.q1; did you mean 'via'\?"),
+        (lambda t: t.replace("  parents: {t1: 6, t2: -6}", "  parent: 6"), r"unknown key 'parent' in truth; did you mean 'parents'\?"),
     ],
 )
-def test_config_mistakes_are_errors_that_say_where(tmp_path, edit, message):
+def test_config_mistakes_are_one_line_errors_that_say_where(tmp_path, edit, message):
     path = _write_shipped(tmp_path, "broken.yaml", edit)
-    with pytest.raises(PairhuntError, match=message):
+    with pytest.raises(PairhuntError, match=message) as error:
         load_topology(path)
+    assert "\n" not in str(error.value)
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path):
@@ -151,25 +160,6 @@ def test_unknown_spanet_section_is_an_error(tmp_path):
     path.write_text(SPANET_TTBAR.replace("PERMUTATIONS:", "PERMUTATION:"))
     with pytest.raises(PairhuntError, match="did you mean 'PERMUTATIONS'"):
         load_topology(path)
-
-
-@pytest.mark.parametrize(
-    ("edit", "message"),
-    [
-        (lambda t: t.replace("{t1: 6, t2: -6}", "{t1: 6}"), r"truth\.parents names \['t1'\], the topology's parents are \['t1', 't2'\]"),
-        (lambda t: t.replace("{t1: 6, t2: -6}", "{t1: 6, t2: top}"), r"truth\.parents\.t2: expected a non-zero integer PDG id"),
-        (lambda t: t.replace("b:  {pdgId: 5}", "c:  {pdgId: 5}"), r"truth\.products names \['c', 'q1', 'q2'\], the topology's products are \['b', 'q1', 'q2'\]"),
-        (lambda t: t.replace("b:  {pdgId: 5}", "b:  {pdgId: -5}"), r"truth\.products\.b\.pdgId: expected a positive integer \|PDG id\|"),
-        (lambda t: t.replace("b:  {pdgId: 5}", "b:  5"), r"truth\.products\.b: expected \{pdgId: \.\.\., via: \[\.\.\.\]\}, got 5"),
-        (lambda t: t.replace("via: [24]}   #", "vai: [24]}   #"), r"unknown key 'vai' in truth\.products\.q1; did you mean 'via'\?"),
-        (lambda t: t.replace("  parents: {t1: 6, t2: -6}", "  parent: 6"), r"unknown key 'parent' in truth; did you mean 'parents'\?"),
-    ],
-)
-def test_malformed_truth_block_is_a_one_line_error(tmp_path, edit, message):
-    path = _write_shipped(tmp_path, "truth.yaml", edit)
-    with pytest.raises(PairhuntError, match=message) as error:
-        load_topology(path)
-    assert "\n" not in str(error.value)
 
 
 def test_truth_blocks_of_the_shipped_topologies():
