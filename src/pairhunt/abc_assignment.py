@@ -14,13 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from pairhunt.assignment import JetAssignment
+from pairhunt.contract import ANOMALY_SCORE, ANOMALY_SCORE_DECORRELATED, CATEGORY_PROBABILITIES
 from pairhunt.inputs import JetInputs
 from pairhunt.onnx_assignment import OnnxModel
 from pairhunt.topology import Topology
 
 PARENT_CATEGORIES = 2  # categories 0 and 1 are the parents; the last is ISR
-# the anomaly score's background percentile at the event's average mass (models with a mass calibration)
-DECORRELATED = "anomaly_score_decorrelated"
 
 
 def hard_assignment(probabilities: np.ndarray, mask: np.ndarray) -> JetAssignment:
@@ -48,7 +47,7 @@ class AbcAssignment(OnnxModel):
         return empty
 
     def decode(self, outputs: dict[str, np.ndarray], jets: JetInputs, topology: Topology) -> JetAssignment:
-        assignment = hard_assignment(self.output(outputs, "category_probabilities"), jets.mask)
-        score = DECORRELATED if DECORRELATED in outputs else "anomaly_score"
+        assignment = hard_assignment(self.output(outputs, CATEGORY_PROBABILITIES), jets.mask)
+        score = ANOMALY_SCORE_DECORRELATED if ANOMALY_SCORE_DECORRELATED in outputs else ANOMALY_SCORE
         assignment.score = self.output(outputs, score).astype(np.float64)
         return assignment

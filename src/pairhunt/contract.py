@@ -29,6 +29,11 @@ MASK_INPUT = "mask"
 GLOBALS_INPUT = "globals"
 # SPA-NET detection logits [B, parents], what the loss reads; the probabilities are per parent
 DETECTION_LOGITS = "detection"
+# ABC outputs: per-jet category probabilities [B, N, 3] (A, B, ISR), the anomaly score [B] and its
+# background percentile at the event's average mass [B] (models with a mass calibration)
+CATEGORY_PROBABILITIES = "category_probabilities"
+ANOMALY_SCORE = "anomaly_score"
+ANOMALY_SCORE_DECORRELATED = "anomaly_score_decorrelated"
 # the NanoAOD branch k-fold models are routed by
 EVENT_BRANCH = "event"
 

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pairhunt.contract import ANOMALY_SCORE, ANOMALY_SCORE_DECORRELATED, CATEGORY_PROBABILITIES
 from pairhunt.errors import PairhuntError
 from pairhunt.train.model import MASKED, EncoderBlock, Normaliser
 
@@ -303,9 +304,9 @@ class AbcModel(nn.Module):
         """Category probabilities and the anomaly scores of the hard (argmax) assignment."""
         probabilities, score, mass = self.hard_assignment_score(jets, mask)
         return {
-            "category_probabilities": probabilities,
-            "anomaly_score": score,
-            "anomaly_score_decorrelated": self.calibration(score, mass),
+            CATEGORY_PROBABILITIES: probabilities,
+            ANOMALY_SCORE: score,
+            ANOMALY_SCORE_DECORRELATED: self.calibration(score, mass),
         }
 
     def losses(self, jets: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:

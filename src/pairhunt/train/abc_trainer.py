@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pairhunt.contract import ANOMALY_SCORE
 from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology
 from pairhunt.train.abc_model import (
@@ -187,7 +188,7 @@ class AbcTrainer(RunTrainer):
                 weights = data["weights"][rows]
                 terms = self.model.losses(data["jets"][rows], data["mask"][rows], generator)
                 terms["loss"] = self.model.weighted_total(terms)
-                _, terms["anomaly_score"], _ = self.model.hard_assignment_score(data["jets"][rows], data["mask"][rows])
+                _, terms[ANOMALY_SCORE], _ = self.model.hard_assignment_score(data["jets"][rows], data["mask"][rows])
                 for name, value in terms.items():
                     sums[name] = sums.get(name, 0.0) + float((weights * value).sum())
         total_weight = float(data["weights"].sum())
