@@ -154,31 +154,50 @@ def test_detection_cut_fills_only_candidates_above_it_and_counts_them(detection_
     assert flow["events"][">= 6 jets"] == len(selected)  # the selection is untouched
 
 
-def test_detection_cut_needs_a_model_with_detection_outputs(generated, tmp_path, capsys):
+def _without_outputs(dropped: set[str], path) -> None:
+    """The shipped ttbar model with ``dropped`` outputs removed from its graph and its contract, at ``path``."""
     import onnx
 
-    from pairhunt.contract import DETECTION_LOGITS, METADATA_KEY, ModelContract
+    from pairhunt.contract import METADATA_KEY, ModelContract
     from pairhunt.onnx_assignment import resolve_model_path
 
-    # the shipped model, exported before the per-parent outputs, has its loss's detection logits
-    shipped = make_method("spanet=ttbar_allhad", detection_cut=0.5)
-    assert shipped.contract.has_detection
-    jets = from_nanoaod([generated["ttbar"]], load_topology("ttbar_allhad"))
-    session = ort.InferenceSession(str(resolve_model_path("ttbar_allhad")), providers=[CPU])
-    names = shipped.contract.outputs
-    raw = dict(zip(names, session.run(names, {"jets": jets.features[:50].astype(np.float32), "mask": jets.mask[:50]})))
-    probabilities = shipped.detection(raw, load_topology("ttbar_allhad"))
-    np.testing.assert_allclose(probabilities, 1 / (1 + np.exp(-raw[DETECTION_LOGITS].astype(np.float64))))
-    assert ((probabilities > 0) & (probabilities < 1)).all()
-    # the same model without any detection output: the cut is refused in one line
     model = onnx.load(str(resolve_model_path("ttbar_allhad")))
-    kept = [o for o in model.graph.output if o.name != DETECTION_LOGITS]
+    kept = [o for o in model.graph.output if o.name not in dropped]
     del model.graph.output[:]
     model.graph.output.extend(kept)
     entry = next(p for p in model.metadata_props if p.key == METADATA_KEY)
     contract = ModelContract.from_json(entry.value)
-    entry.value = dataclasses.replace(contract, outputs=[o for o in contract.outputs if o != DETECTION_LOGITS]).to_json()
-    onnx.save(model, str(tmp_path / "no_detection.onnx"))
+    entry.value = dataclasses.replace(contract, outputs=[o for o in contract.outputs if o not in dropped]).to_json()
+    onnx.save(model, str(path))
+
+
+def test_detection_cut_needs_a_model_with_detection_outputs(generated, tmp_path, capsys):
+    from pairhunt.contract import DETECTION_LOGITS, detection_output
+    from pairhunt.onnx_assignment import resolve_model_path
+
+    topology = load_topology("ttbar_allhad")
+    per_parent = {detection_output(p) for p in topology.parents}
+    jets = from_nanoaod([generated["ttbar"]], topology)
+    feeds = {"jets": jets.features[:50].astype(np.float32), "mask": jets.mask[:50]}
+    # the shipped model has per-parent probabilities: the sigmoid of the logits its loss trained
+    shipped = make_method("spanet=ttbar_allhad", detection_cut=0.5)
+    names = shipped.contract.outputs
+    session = ort.InferenceSession(str(resolve_model_path("ttbar_allhad")), providers=[CPU])
+    raw = dict(zip(names, session.run(names, feeds)))
+    probabilities = shipped.detection(raw, topology)
+    sigmoid = 1 / (1 + np.exp(-raw[DETECTION_LOGITS].astype(np.float64)))
+    np.testing.assert_allclose(probabilities, sigmoid, rtol=1e-6)
+    assert ((probabilities > 0) & (probabilities < 1)).all()
+    # a model exported before the per-parent outputs: the sigmoid of its logits
+    _without_outputs(per_parent, tmp_path / "logits_only.onnx")
+    logits_only = make_method(f"spanet={tmp_path / 'logits_only.onnx'}", detection_cut=0.5)
+    assert logits_only.contract.has_detection and not per_parent & set(logits_only.contract.outputs)
+    names = logits_only.contract.outputs
+    session = ort.InferenceSession(str(tmp_path / "logits_only.onnx"), providers=[CPU])
+    raw = dict(zip(names, session.run(names, feeds)))
+    np.testing.assert_allclose(logits_only.detection(raw, topology), sigmoid, rtol=1e-6)
+    # no detection output at all: the cut is refused in one line
+    _without_outputs(per_parent | {DETECTION_LOGITS}, tmp_path / "no_detection.onnx")
     with pytest.raises(PairhuntError, match="no detection outputs"):
         make_method(f"spanet={tmp_path / 'no_detection.onnx'}", detection_cut=0.5)
     with pytest.raises(PairhuntError, match=r"in \[0, 1\)"):

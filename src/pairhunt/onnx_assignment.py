@@ -273,7 +273,7 @@ class OnnxAssignment(OnnxModel):
 
     def detection(self, outputs: dict[str, np.ndarray], topology: Topology) -> np.ndarray:
         """``[events, parents]`` detection probabilities: the per-parent outputs, or for models
-        exported before those existed (the shipped ``ttbar_allhad``) the sigmoid of the logits."""
+        exported before those existed the sigmoid of the logits."""
         names = [detection_output(p) for p in topology.parents]
         if all(name in outputs for name in names):
             return np.stack([outputs[name] for name in names], axis=1).astype(np.float64)
