@@ -8,6 +8,7 @@ The public API, importable from ``pairhunt`` itself and loaded on first use, so 
 - assignment: :func:`make_method` (a method by name, as ``pairhunt run --method`` takes it),
   :class:`Chi2`, :class:`MassAsymmetry`, :class:`OnnxAssignment`, :class:`AbcAssignment`,
   :class:`JetAssignment`, :func:`decode_greedy`, :func:`decode_top_k`;
+- any exported model in your own coffea processor: :class:`OnnxWrapper` (``coffea.ml_tools`` style);
 - bump hunts: :func:`bump_hunt`, :class:`Spectrum` (more in :mod:`pairhunt.bumphunt`);
 - errors: :class:`PairhuntError`.
 
@@ -31,6 +32,7 @@ _PUBLIC = {
     "JetAssignment": "pairhunt.assignment",
     "decode_greedy": "pairhunt.decoding",
     "decode_top_k": "pairhunt.decoding",
+    "OnnxWrapper": "pairhunt.ml",
     "bump_hunt": "pairhunt.bumphunt",
     "Spectrum": "pairhunt.bumphunt",
     "PairhuntError": "pairhunt.errors",

@@ -1,0 +1,113 @@
+"""Any exported pairhunt model in any coffea analysis, in the style of ``coffea.ml_tools``.
+
+coffea ships wrappers for torch, Triton, xgboost and TensorFlow but none for ONNX; analyses that
+run SPANet models write their own per-worker ``InferenceSession`` plugin. :class:`OnnxWrapper`
+is that plugin for pairhunt's models, without the rest of pairhunt (no processor, no topology
+file): the model's contract, stored in the ONNX file, says which jet branches it reads, how it
+selects and orders the jets, the transform of every feature and the names of its inputs and
+outputs. The session is created lazily in each worker (the wrapper pickles without it), on the
+provider chosen like ``pairhunt run --device``, and the events go through it in batches.
+
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+    from pairhunt.ml import OnnxWrapper
+
+    events = NanoEventsFactory.from_root({"nano.root": "Events"}, schemaclass=NanoAODSchema, mode="eager").events()
+    model = OnnxWrapper("ttbar_allhad")  # a shipped name, an .onnx path
+    outputs = model(events.Jet)  # {"assignment_t1": [events, 10, 10, 10], ..., "detection_t1": [events]}
+    # the jets the outputs index: the model's selection, leading first
+    kept = model.kept_jets(events.Jet)
+
+The wrapper applies the model's jet selection (pT, |η|, the leading ``keep`` by pT); event-level
+cuts (jet multiplicity, HT) are the analysis's. It is built on coffea's ``numpy_call_wrapper``
+and prepares its inputs with awkward operations only, but dask-awkward collections
+(``mode="dask"``) are refused for now: coffea packs a wrapper's outputs into one record array,
+which the differently shaped outputs of these models (``[events, 10, 10, 10]`` beside
+``[events]``) do not fit, and this project does not pin a dask-awkward that works.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+from coffea.ml_tools.helper import nonserializable_attribute, numpy_call_wrapper
+
+from pairhunt.contract import JETS_INPUT, MASK_INPUT, ModelContract
+from pairhunt.errors import PairhuntError
+from pairhunt.inputs import apply_transform
+from pairhunt.onnx_assignment import BATCH_SIZES, create_session, read_contract, resolve_model_path
+
+
+class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
+    """An exported pairhunt model (shipped name, ``.onnx`` path) called on a NanoAOD jet collection.
+
+    ``device`` is ``auto``, ``cpu`` or ``cuda``; ``batch_size`` defaults by provider (1,024 on
+    CPU, 65,536 on CUDA). Calling it returns ``{output name: array}`` for every output of the
+    model (numpy-backed awkward arrays, one entry per event).
+    """
+
+    def __init__(self, model: str | Path, device: str = "auto", threads: int = 1, batch_size: int | None = None):
+        nonserializable_attribute.__init__(self, ["session"])
+        numpy_call_wrapper.__init__(self)
+        self.path = resolve_model_path(model)
+        if self.path.is_dir():
+            raise PairhuntError(f"{self.path} is a k-fold model set: OnnxWrapper takes one ONNX file (a fold's)")
+        self.contract: ModelContract = read_contract(self.path)
+        if self.contract.global_features:
+            raise PairhuntError(f"{self.path.name} also reads event-level inputs {self.contract.global_features}; OnnxWrapper feeds jets only")
+        if batch_size is not None and batch_size < 1:
+            raise PairhuntError(f"batch size must be at least 1, got {batch_size}")
+        self.device, self.threads, self.batch_size = device, threads, batch_size
+        self.jets = self.contract.model_topology.jets
+
+    def _create_session(self):
+        return create_session(self.path, self.threads, self.device)
+
+    def kept_jets(self, jets: ak.Array) -> ak.Array:
+        """The jets the model sees, in its order: its selection, then the leading ``keep`` by pT."""
+        selection = self.jets.selection
+        selected = jets[(jets.pt > selection.pt_min) & (abs(jets.eta) < selection.eta_max)]
+        return selected[ak.argsort(selected.pt, axis=1, ascending=False)][:, : selection.keep]
+
+    def _feature(self, jets: ak.Array, name: str) -> ak.Array:
+        """One model feature per kept jet, from the first branch the collection has."""
+        feature = next(f for f in self.jets.features if f.name == name)
+        for branch in feature.branches:
+            field, _, threshold = branch.partition(">")
+            if field in jets.fields:
+                values = jets[field] > float(threshold) if threshold else jets[field]
+                return apply_transform(ak.values_astype(values, np.float64), feature.transform)
+        raise PairhuntError(f"the jets have none of the branches {list(feature.branches)} that feature {name!r} reads")
+
+    def prepare_awkward(self, jets: ak.Array) -> tuple[tuple, dict]:
+        """Padded ``[events, keep, features]`` inputs and the ``[events, keep]`` real-jet mask."""
+        kept = self.kept_jets(jets)
+        width = self.jets.selection.keep
+
+        def padded(values: ak.Array, fill) -> ak.Array:
+            return ak.to_regular(ak.fill_none(ak.pad_none(values, width, axis=1, clip=True), fill), axis=1)
+
+        columns = [padded(self._feature(kept, name), 0.0)[:, :, np.newaxis] for name in self.contract.features]
+        mask = padded(ak.ones_like(kept.pt, dtype=bool), False)
+        features = ak.where(mask[:, :, np.newaxis], ak.concatenate(columns, axis=2), 0.0)
+        return (ak.values_astype(features, np.float32), mask), {}
+
+    def validate_numpy_input(self, features: np.ndarray, mask: np.ndarray) -> None:
+        expected = (self.jets.selection.keep, len(self.contract.features))
+        if features.ndim != 3 or features.shape[1:] != expected or mask.shape != features.shape[:2]:
+            raise PairhuntError(f"{self.path.name} takes jets [events, {expected[0]}, {expected[1]}] and a mask; got {features.shape}, {mask.shape}")
+
+    def numpy_call(self, features: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output of the model, the events fed in batches."""
+        names = list(self.contract.outputs)
+        batch = self.batch_size or BATCH_SIZES[self.session.get_providers()[0]]
+        parts: dict[str, list] = {name: [] for name in names}
+        for first in range(0, max(len(features), 1), batch):  # an empty batch gives empty outputs
+            feeds = {JETS_INPUT: features[first : first + batch], MASK_INPUT: mask[first : first + batch]}
+            for name, value in zip(names, self.session.run(names, feeds)):
+                parts[name].append(value)
+        return {name: np.concatenate(values) for name, values in parts.items()}
+
+    def _call_dask(self, *args, **kwargs):
+        raise PairhuntError("OnnxWrapper takes eager awkward arrays (mode='eager' or 'virtual'), not dask-awkward collections")
