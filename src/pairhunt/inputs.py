@@ -63,13 +63,22 @@ class JetInputs:
         return np.stack([self.features[n] for n in names], axis=-1).astype(np.float32)
 
 
-def resolve_branch(collection: ak.Array, feature: Feature, input_: Input, filename: str) -> ak.Array:
-    """The feature's first available branch (or working-point flag), before its transform."""
+def first_branch(collection: ak.Array, feature: Feature) -> ak.Array | None:
+    """The feature's first branch the collection has (a ``name>cut`` branch: its working-point
+    flag), as float64 before the transform; None when it has none."""
     for branch in feature.branches:
         name, _, threshold = branch.partition(">")
         if name in collection.fields:
             values = collection[name]
             return ak.values_astype(values > float(threshold) if threshold else values, np.float64)
+    return None
+
+
+def resolve_branch(collection: ak.Array, feature: Feature, input_: Input, filename: str) -> ak.Array:
+    """The feature's first available branch (or working-point flag), before its transform."""
+    values = first_branch(collection, feature)
+    if values is not None:
+        return values
     tried = ", ".join(f"{input_.collection}_{b.partition('>')[0]}" for b in feature.branches)
     raise PairhuntError(f"{filename}: feature {feature.name!r} needs one of the branches {tried}; none is in the file")
 

@@ -35,7 +35,7 @@ from coffea.ml_tools.helper import nonserializable_attribute, numpy_call_wrapper
 
 from pairhunt.contract import JETS_INPUT, MASK_INPUT, ModelContract
 from pairhunt.errors import PairhuntError
-from pairhunt.inputs import apply_transform
+from pairhunt.inputs import apply_transform, first_branch
 from pairhunt.onnx_assignment import BATCH_SIZES, create_session, read_contract, resolve_model_path
 
 
@@ -73,11 +73,9 @@ class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
     def _feature(self, jets: ak.Array, name: str) -> ak.Array:
         """One model feature per kept jet, from the first branch the collection has."""
         feature = next(f for f in self.jets.features if f.name == name)
-        for branch in feature.branches:
-            field, _, threshold = branch.partition(">")
-            if field in jets.fields:
-                values = jets[field] > float(threshold) if threshold else jets[field]
-                return apply_transform(ak.values_astype(values, np.float64), feature.transform)
+        values = first_branch(jets, feature)
+        if values is not None:
+            return apply_transform(values, feature.transform)
         raise PairhuntError(f"the jets have none of the branches {list(feature.branches)} that feature {name!r} reads")
 
     def prepare_awkward(self, jets: ak.Array) -> tuple[tuple, dict]:
