@@ -27,7 +27,7 @@ from pairhunt.cutflow import Cutflow
 from pairhunt.detection import histogrammed
 from pairhunt.errors import OutputError, PairhuntError
 from pairhunt.event_table import EventTable
-from pairhunt.inputs import select_jets
+from pairhunt.inputs import event_level_features, select_jets
 from pairhunt.processors.histograms import book
 from pairhunt.topology import Topology, load_topology
 
@@ -96,6 +96,7 @@ class PairProcessor(processor.ProcessorABC):
         cutflow = Cutflow(weights)
         features = sorted({f for m in self.methods for f in m.required_features(topology)})
         jets, selected = select_jets(events, topology.jets, cutflow, features)
+        jets.globals = event_level_features(events, topology.inputs, selected, filename)
         weight = weights[selected]
         timing["read+select"] = time.perf_counter() - start
 

@@ -3,6 +3,7 @@ inside the processor."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -12,12 +13,14 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs the 'train' extra")
 
 from pairhunt.decoding import decode_greedy  # noqa: E402
+from pairhunt.cutflow import Cutflow  # noqa: E402
 from pairhunt.errors import PairhuntError  # noqa: E402
+from pairhunt.inputs import event_level_features, select_jets  # noqa: E402
 from pairhunt.methods import make_method  # noqa: E402
 from pairhunt.onnx_assignment import CPU, CUDA, OnnxAssignment, create_session, select_providers  # noqa: E402
 from pairhunt.processors import PairProcessor  # noqa: E402
 from pairhunt.runner import normalise_files, run_fileset  # noqa: E402
-from pairhunt.topology import load_topology  # noqa: E402
+from pairhunt.topology import Feature, Input, load_topology  # noqa: E402
 from pairhunt.train.data import from_nanoaod, from_spanet_h5  # noqa: E402
 from pairhunt.train.export import export_run  # noqa: E402
 from pairhunt.train.loss import AssignmentLoss  # noqa: E402
@@ -245,8 +248,56 @@ def test_spanet_example_files_train_and_export(config, data, outputs, tmp_path, 
     contract = export_run(tmp_path, tmp_path / "model.onnx")
     assert outputs <= set(contract.outputs)
     method = make_method(f"spanet={tmp_path / 'model.onnx'}")
-    if contract.global_features:  # the processor cannot feed event-level inputs yet: one clear line
-        with pytest.raises(PairhuntError, match="needs the inputs"):
-            method.required_features(topology)
-    else:
-        assert set(method.required_features(topology)) == set(contract.features)
+    assert set(method.required_features(topology)) == set(contract.features)  # MET included: the processor feeds it
+
+
+def with_met(topology):
+    """``topology`` with NanoAOD's MET as an event-level (global) input."""
+    met = Input(
+        "MET", "MET", "global",
+        (Feature("met_log_pt", ("pt",), "log1p"), Feature("met_sin_phi", ("phi",), "sin"), Feature("met_cos_phi", ("phi",), "cos")),
+    )
+    return dataclasses.replace(topology, inputs=(*topology.inputs, met))
+
+
+def test_event_level_inputs_travel_from_nanoaod_to_the_graph(generated, shared_nanoaod, tmp_path):
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    topology = with_met(load_topology("ttbar_allhad"))
+    data = from_nanoaod([generated["ttbar"]], topology)
+    trainer = Trainer(topology, data, tmp_path, SMALL, TrainConfig(epochs=1, batch_size=64, seed=3))
+    trainer.fit(progress=False)
+    contract = export_run(tmp_path, tmp_path / "met.onnx")
+    assert contract.global_features == ["met_log_pt", "met_sin_phi", "met_cos_phi"] and "globals" in contract.inputs
+
+    # the processor's builder gives training's values, from coffea's NanoEvents
+    events = NanoEventsFactory.from_root({str(generated["ttbar"]): "Events"}, schemaclass=NanoAODSchema, mode="eager").events()
+    jets, selected = select_jets(events, topology.jets, Cutflow(np.ones(len(events))), contract.features)
+    jets.globals = event_level_features(events, topology.inputs, selected, "ttbar")
+    np.testing.assert_array_equal(jets.global_matrix(contract.global_features), data.global_features)
+
+    # the ONNX session gets them: its outputs are the torch model's with the same MET, and MET matters
+    method = make_method(f"spanet={tmp_path / 'met.onnx'}")
+    model, _, _ = load_run(tmp_path)
+    with torch.no_grad():
+        expected = model(torch.as_tensor(data.features), torch.as_tensor(data.mask), torch.as_tensor(data.global_features))
+    outputs = method.outputs(jets)
+    np.testing.assert_allclose(outputs["assignment_t1"], expected["assignment_t1"].numpy(), atol=1e-4, rtol=1e-4)
+    jets.globals = {name: values[::-1].copy() for name, values in jets.globals.items()}
+    assert not np.allclose(method.outputs(jets)["assignment_t1"], outputs["assignment_t1"], atol=1e-4)
+
+    # through the Runner on generated and real CMS NanoAOD; NanoAOD v15 renamed MET to PFMET: one clear line
+    files = {"ttbar": normalise_files([str(generated["ttbar"])]), "cms_2015": normalise_files([str(shared_nanoaod / "nanoAOD_2015_CMS_Open_Data_ttbar.root")])}
+    processor = PairProcessor(topology, [method, make_method("chi2")])
+    result = run_fileset(files, processor, executor="iterative", chunksize=150, progress=False)
+    hists = result.output["hists"]["mass_average"]
+    for dataset in files:
+        assert hists[{"dataset": dataset, "method": "spanet"}].sum(flow=True).value > 0
+    with pytest.raises(PairhuntError, match=r"nano_tt_v15.root: event-level input 'MET' \(feature 'met_log_pt'\) needs one of the branches MET_pt"):
+        from_nanoaod([shared_nanoaod / "nano_tt_v15.root"], topology)
+    # a topology without the model's event-level inputs, or defining one differently: one clear line
+    with pytest.raises(PairhuntError, match="reads the event-level feature 'met_log_pt'"):
+        method.required_features(load_topology("ttbar_allhad"))
+    linear = dataclasses.replace(topology.inputs[-1], features=(Feature("met_log_pt", ("pt",), "none"), *topology.inputs[-1].features[1:]))
+    with pytest.raises(PairhuntError, match="trained with event-level feature"):
+        method.required_features(dataclasses.replace(topology, inputs=(*topology.inputs[:-1], linear)))

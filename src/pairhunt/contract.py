@@ -18,7 +18,7 @@ import numpy as np
 
 from pairhunt._version import __version__
 from pairhunt.errors import PairhuntError
-from pairhunt.topology import Topology, topology_from_dict
+from pairhunt.topology import Feature, Topology, topology_from_dict
 
 METADATA_KEY = "pairhunt"
 MODEL_KINDS = ("spanet", "abc")
@@ -54,6 +54,11 @@ def regression_output(name: str) -> str:
 
 def classification_output(name: str) -> str:
     return f"classification_{name}"
+
+
+def event_level_features(topology: Topology) -> dict[str, Feature]:
+    """The features of the topology's ``global`` inputs (MET, ...), by name."""
+    return {f.name: f for i in topology.inputs if i.kind == "global" for f in i.features}
 
 
 @dataclass(frozen=True)
@@ -138,3 +143,17 @@ class ModelContract:
                 raise PairhuntError(
                     f"{source} was trained with feature {theirs[name]} but topology {topology.name!r} defines {ours[name]}"
                 )
+        self._check_event_level(model, topology, source)
+
+    def _check_event_level(self, model: Topology, topology: Topology, source: str) -> None:
+        """Every event-level feature the model reads is a global-input feature of the processor's
+        topology, defined the same way."""
+        ours, theirs = event_level_features(topology), event_level_features(model)
+        for name in self.global_features:
+            if name not in ours:
+                raise PairhuntError(
+                    f"{source} reads the event-level feature {name!r}, which topology {topology.name!r} does not define "
+                    f"(its global inputs: {list(ours) or 'none'})"
+                )
+            if ours[name] != theirs.get(name):
+                raise PairhuntError(f"{source} was trained with event-level feature {theirs.get(name)} but topology {topology.name!r} defines {ours[name]}")

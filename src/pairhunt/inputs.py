@@ -41,6 +41,7 @@ class JetInputs:
     multiplicity: np.ndarray  # selected jets per event before keeping the leading ``width``
     features: dict[str, np.ndarray] = field(default_factory=dict)
     event: np.ndarray | None = None  # NanoAOD event numbers (k-fold models route by them), None if absent
+    globals: dict[str, np.ndarray] = field(default_factory=dict)  # event-level model features (MET, ...)
 
     @property
     def n_events(self) -> int:
@@ -62,6 +63,10 @@ class JetInputs:
         """``[events, width, features]`` float32 in the order of ``names``."""
         return np.stack([self.features[n] for n in names], axis=-1).astype(np.float32)
 
+    def global_matrix(self, names: Iterable[str]) -> np.ndarray:
+        """``[events, features]`` float32 event-level features in the order of ``names``."""
+        return np.stack([self.globals[n] for n in names], axis=-1).astype(np.float32)
+
 
 def first_branch(collection: ak.Array, feature: Feature) -> ak.Array | None:
     """The feature's first branch the collection has (a ``name>cut`` branch: its working-point
@@ -81,6 +86,23 @@ def resolve_branch(collection: ak.Array, feature: Feature, input_: Input, filena
         return values
     tried = ", ".join(f"{input_.collection}_{b.partition('>')[0]}" for b in feature.branches)
     raise PairhuntError(f"{filename}: feature {feature.name!r} needs one of the branches {tried}; none is in the file")
+
+
+def event_level_features(events: ak.Array, inputs: Iterable[Input], selected: np.ndarray, filename: str) -> dict[str, np.ndarray]:
+    """The transformed features of the topology's ``global`` inputs (MET, ...) for the selected
+    events, by feature name; a model's ``globals`` input takes them in the order its contract lists."""
+    features = {}
+    for input_ in (i for i in inputs if i.kind == "global"):
+        record = events[input_.collection] if input_.collection in events.fields else None
+        for feature in input_.features:
+            values = first_branch(record, feature) if record is not None else None
+            if values is None:
+                tried = ", ".join(f"{input_.collection}_{b.partition('>')[0]}" for b in feature.branches)
+                raise PairhuntError(
+                    f"{filename}: event-level input {input_.name!r} (feature {feature.name!r}) needs one of the branches {tried}; none is in the file"
+                )
+            features[feature.name] = apply_transform(ak.to_numpy(values)[selected], feature.transform)
+    return features
 
 
 def apply_transform(values: np.ndarray, transform: str) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 
 from pairhunt.assignment import JetAssignment
 from pairhunt.contract import (
-    DETECTION_LOGITS, JETS_INPUT, MASK_INPUT, METADATA_KEY, ModelContract, assignment_output, detection_output,
+    DETECTION_LOGITS, GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, METADATA_KEY, ModelContract, assignment_output, detection_output,
 )
 from pairhunt.decoding import decode_greedy, decode_top_k
 from pairhunt.errors import PairhuntError
@@ -141,11 +141,11 @@ class OnnxModel(ABC):
         """The model is of this method's kind and matches the processor's topology (or a clear error)."""
         if self.contract.kind != self.kind:
             raise PairhuntError(f"{self.path} is a {self.contract.kind!r} model; method {self.name!r} needs a {self.kind!r} model")
-        unsupported = [name for name in self.contract.inputs if name not in (JETS_INPUT, MASK_INPUT)]
+        unsupported = [name for name in self.contract.inputs if name not in (JETS_INPUT, MASK_INPUT, GLOBALS_INPUT)]
         if unsupported:
             raise PairhuntError(
-                f"{self.path} needs the inputs {unsupported} besides {JETS_INPUT!r} and {MASK_INPUT!r}; the processor "
-                "builds only those two so far (event-level inputs such as MET are not read yet)"
+                f"{self.path} needs the graph inputs {unsupported}; the processor builds {JETS_INPUT!r}, "
+                f"{MASK_INPUT!r} and {GLOBALS_INPUT!r} (the topology's event-level inputs)"
             )
         self.contract.check(topology, source=str(self.path))
 
@@ -164,6 +164,7 @@ class OnnxModel(ABC):
         start = time.perf_counter()
         names = self.contract.outputs
         features = jets.feature_matrix(self.contract.features)
+        event_level = self.event_level(jets) if GLOBALS_INPUT in self.contract.inputs else None
         timing["features"] = time.perf_counter() - start
         start = time.perf_counter()
         results: dict[str, np.ndarray] = {}
@@ -173,12 +174,21 @@ class OnnxModel(ABC):
             for first in range(0, len(active), batch):
                 rows = active[first : first + batch]
                 feeds = {JETS_INPUT: features[rows], MASK_INPUT: jets.mask[rows]}
+                if GLOBALS_INPUT in self.contract.inputs:
+                    feeds[GLOBALS_INPUT] = event_level[rows]
                 for name, value in zip(names, session.run(names, feeds)):
                     if name not in results:
                         results[name] = np.full((jets.n_events, *value.shape[1:]), np.nan, dtype=value.dtype)
                     results[name][rows] = value
         timing["model"] = time.perf_counter() - start
         return results
+
+    def event_level(self, jets: JetInputs) -> np.ndarray:
+        """The ``globals`` feed: the event-level features the processor built, in the contract's order."""
+        missing = [name for name in self.contract.global_features if name not in jets.globals]
+        if missing:
+            raise PairhuntError(f"{self.path} reads the event-level features {missing}, which the selected events do not carry")
+        return jets.global_matrix(self.contract.global_features)
 
     def output(self, outputs: dict[str, np.ndarray], name: str) -> np.ndarray:
         if name not in outputs:
@@ -207,6 +217,7 @@ class OnnxModel(ABC):
         jets = JetInputs(
             zeros, zeros, zeros, zeros, np.ones((n_events, n_jets), dtype=bool), np.tile(np.arange(n_jets), (n_events, 1)),
             counts, counts, features={name: zeros for name in contract.features}, event=np.arange(n_events),
+            globals={name: np.zeros(n_events) for name in contract.global_features},
         )
         self.assign(jets, contract.model_topology)
 

@@ -21,7 +21,7 @@ from pairhunt.cutflow import Cutflow
 from pairhunt.errors import PairhuntError
 from pairhunt.gen_truth import label_branches, read_labels, truth_branches, truth_requirement
 from pairhunt.generate.truth import LABELS
-from pairhunt.inputs import JetInputs, apply_transform, select_jets
+from pairhunt.inputs import JetInputs, apply_transform, event_level_features, select_jets
 from pairhunt.padding import to_padded
 from pairhunt.topology import Topology
 
@@ -111,11 +111,14 @@ def from_nanoaod(
     collection = jet_input.collection
     arrays = [_read_events(path, topology, max_events, require_truth) for path in paths]
     raw = ak.concatenate(arrays)
-    jets = ak.zip({name.removeprefix(f"{collection}_"): raw[name] for name in raw.fields if name not in EVENT_LEVEL})
-    events = ak.zip({collection: jets}, depth_limit=1)
+    records = {c: _collection(raw, c) for c in _collections(topology)}
+    events = ak.zip({c: record for c, record in records.items() if record is not None}, depth_limit=1)
+    jets = events[collection]
     cutflow = Cutflow(np.ones(len(events)))
     names = [f.name for f in jet_input.features]
     inputs, selected = select_jets(events, jet_input, cutflow, names)
+    global_values = event_level_features(events, topology.inputs, selected, ", ".join(map(str, paths)))
+    global_features = np.stack(list(global_values.values()), axis=-1).astype(np.float32) if global_values else None
     if set(LABELS) <= set(jets.fields):
         order = _kept_order(events[collection], inputs, selected)
         targets = _targets(inputs, order[LABELS[0]], order[LABELS[1]], topology)
@@ -128,10 +131,23 @@ def from_nanoaod(
         mask=inputs.mask,
         targets=targets,
         multiplicity=inputs.multiplicity,
+        global_features=global_features,
         weights=weights,
         kinematics=inputs,
         event=event,
     )
+
+
+def _collections(topology: Topology) -> list[str]:
+    """NanoAOD collections training reads: the jets and the global inputs' (MET, ...)."""
+    return [topology.jets.collection] + [i.collection for i in topology.inputs if i.kind == "global"]
+
+
+def _collection(raw: ak.Array, collection: str) -> ak.Array | None:
+    """The ``<collection>_*`` branches as one record per event (per object when jagged); None if absent."""
+    prefix = f"{collection}_"
+    fields = {name.removeprefix(prefix): raw[name] for name in raw.fields if name.startswith(prefix)}
+    return ak.zip(fields) if fields else None
 
 
 def _read_events(path: str | Path, topology: Topology, max_events: int | None, require_truth: bool) -> ak.Array:
@@ -143,7 +159,8 @@ def _read_events(path: str | Path, topology: Topology, max_events: int | None, r
         labels = truth_branches(tree.keys(), topology)
         if labels is None and require_truth:
             raise PairhuntError(f"{path}: no truth labels; supervised training needs {truth_requirement(topology)}")
-        names = [k for k in tree.keys() if k.startswith(f"{collection}_") and k not in label_branches(topology)]
+        prefixes = tuple(f"{c}_" for c in _collections(topology))
+        names = [k for k in tree.keys() if k.startswith(prefixes) and k not in label_branches(topology)]
         names += [k for k in EVENT_LEVEL if k in tree.keys()]
         arrays = tree.arrays(sorted(set(names) | set(labels or ())), entry_stop=max_events)
     if labels is not None:
