@@ -214,6 +214,46 @@ def test_export_parity_for_several_jet_counts(trained, exported, n_jets):
     np.testing.assert_allclose(decorrelated, expected["anomaly_score_decorrelated"].numpy(), atol=1e-2)
 
 
+def test_an_ensemble_assigns_with_its_first_member_and_scores_with_all(trained, qcd_data, tmp_path):
+    """Members of one recipe and several seeds: the first member's categories and mass, the
+    geometric mean of every member's score, calibrated like one model; the ONNX graph agrees."""
+    import shutil
+
+    from pairhunt.train.abc_ensemble import AbcEnsemble, member_dirs, write_members
+    from pairhunt.train.abc_trainer import calibrate_ensemble
+
+    first, _ = trained
+    shutil.copytree(first, tmp_path / "seed_4")
+    topology = load_topology("pair_abc").with_selection(**LOOSE)
+    second = AbcTrainer(topology, qcd_data, tmp_path / "seed_5", SMALL, TrainConfig(epochs=2, batch_size=32, learning_rate=3e-3, seed=5))
+    second.fit(progress=False)
+    write_members(tmp_path, [tmp_path / "seed_4", tmp_path / "seed_5"])
+    calibrate_ensemble(tmp_path, qcd_data)
+
+    ensemble, _, meta = load_run(tmp_path)
+    assert isinstance(ensemble, AbcEnsemble) and meta["ensemble"] == ["seed_4", "seed_5"]
+    members = [load_run(tmp_path / name)[0] for name in meta["ensemble"]]
+    jets, mask = random_jets(7, 10, seed=3)
+    with torch.no_grad():
+        out = ensemble(jets, mask)
+        singles = [member.hard_assignment_score(jets, mask) for member in members]
+    torch.testing.assert_close(out["category_probabilities"], singles[0][0])
+    torch.testing.assert_close(out["anomaly_score"], torch.sqrt(singles[0][1] * singles[1][1]))
+    decorrelated = out["anomaly_score_decorrelated"]
+    assert torch.all((decorrelated >= 0) & (decorrelated <= 1))
+
+    path = tmp_path / "ensemble.onnx"
+    export_run(tmp_path, path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    probabilities, score, _ = session.run(None, {"jets": jets.numpy(), "mask": mask.numpy()})
+    np.testing.assert_allclose(probabilities, out["category_probabilities"].numpy(), atol=1e-4)
+    np.testing.assert_allclose(score, out["anomaly_score"].numpy(), atol=1e-4, rtol=1e-4)
+
+    shutil.rmtree(tmp_path / "seed_5")
+    with pytest.raises(PairhuntError, match="member runs that are missing"):
+        member_dirs(tmp_path)
+
+
 def test_a_model_of_the_other_kind_is_a_clear_error():
     topology = load_topology("pair_abc")
     with pytest.raises(PairhuntError, match="'abc' model"):

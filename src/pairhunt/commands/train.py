@@ -59,12 +59,11 @@ def spanet_trainers(args: argparse.Namespace):
     return fold_trainers(topology, data, args.output, model_config, train_config(args), args.folds)
 
 
-def abc_trainer(args: argparse.Namespace):
+def abc_data(args: argparse.Namespace):
+    """The background events ABC trains on (every member of an ensemble on the same)."""
     import numpy as np
 
     from pairhunt.topology import load_topology
-    from pairhunt.train.abc_model import AbcConfig
-    from pairhunt.train.abc_trainer import AbcTrainer
     from pairhunt.train.data import from_nanoaod
 
     if any(p.endswith((".h5", ".hdf5")) for p in args.data):
@@ -75,25 +74,55 @@ def abc_trainer(args: argparse.Namespace):
         if args.train_events > len(data):
             raise PairhuntError(f"--train-events {args.train_events}: the files hold only {len(data)} selected events")
         data = data.subset(np.arange(args.train_events))
+    return topology, data
+
+
+def abc_trainers(args: argparse.Namespace, topology, data):
+    """The trainer of the run, or with ``--seeds`` one per ensemble member (OUTPUT/seed_<s>)."""
+    import dataclasses
+
+    from pairhunt.train.abc_model import AbcConfig
+    from pairhunt.train.abc_trainer import AbcTrainer
+
     abc_config = AbcConfig(
         dim=args.dim, heads=args.heads, layers=args.layers, latent=args.latent, temperature=args.temperature,
         **{f"{term}_weight": getattr(args, f"{term}_weight") for term in LOSS_TERMS},
         margin=args.margin,
     )
-    return AbcTrainer(topology, data, args.output, abc_config, train_config(args), augment=args.augment)
+    if not args.seeds:
+        return [AbcTrainer(topology, data, args.output, abc_config, train_config(args), augment=args.augment)]
+    if len(set(args.seeds)) != len(args.seeds):
+        raise PairhuntError(f"--seeds {args.seeds}: every member needs its own seed")
+    return [
+        AbcTrainer(topology, data, Path(args.output) / f"seed_{seed}", abc_config,
+                   dataclasses.replace(train_config(args), seed=seed), augment=args.augment)
+        for seed in args.seeds
+    ]
 
 
 def execute(args: argparse.Namespace) -> int:
-    folded = args.kind == "spanet" and args.folds > 1
-    for trainer in spanet_trainers(args) if args.kind == "spanet" else [abc_trainer(args)]:
-        # a fold that had not started when a k-fold run stopped starts now
-        if args.resume and (not folded or (trainer.run_dir / "last.pt").is_file()):
+    several = (args.kind == "spanet" and args.folds > 1) or (args.kind == "abc" and bool(args.seeds))
+    if args.kind == "abc":
+        topology, data = abc_data(args)
+        trainers = abc_trainers(args, topology, data)
+    else:
+        trainers = spanet_trainers(args)
+    for trainer in trainers:
+        # a fold or ensemble member that had not started when the run stopped starts now
+        if args.resume and (not several or (trainer.run_dir / "last.pt").is_file()):
             trainer.resume()
         history = trainer.fit(progress=not args.no_progress)
         if args.kind == "abc":
             trainer.calibrate()
         print(json.dumps(history[-1] if history else {}, indent=2))
         print(f"run directory: {trainer.run_dir.resolve()} (best.pt, last.pt, config.json, history.json)")
+    if args.kind == "abc" and args.seeds:
+        from pairhunt.train.abc_ensemble import write_members
+        from pairhunt.train.abc_trainer import calibrate_ensemble
+
+        write_members(args.output, [trainer.run_dir for trainer in trainers])
+        calibrate_ensemble(args.output, data)
+        print(f"ensemble of {len(trainers)}: {Path(args.output).resolve()} (ensemble.json, calibration.json)")
     return 0
 
 
@@ -153,6 +182,11 @@ def register(subparsers) -> None:
     for term in LOSS_TERMS:
         abc.add_argument(f"--{term}-weight", type=float, default=getattr(defaults, f"{term}_weight"), help=f"weight of the {term} loss")
     abc.add_argument("--margin", type=float, default=defaults.margin, help="latent distance random pairs are pushed beyond")
+    abc.add_argument(
+        "--seeds", type=int, nargs="+",
+        help="train a deep ensemble, one member per seed (OUTPUT/seed_<s>): the first member assigns the jets, the "
+        "anomaly score is the geometric mean of every member's (default: one model, --seed)",
+    )
     abc.add_argument("--augment", action="store_true",
                      help="rotate every training batch randomly in phi and mirror it in eta (exact symmetries)")
     abc.set_defaults(handler=execute)

@@ -212,6 +212,17 @@ class MassCalibration(nn.Module):
         return (1 - fraction) * below_lower + fraction * below_upper
 
 
+def scored_outputs(
+    probabilities: torch.Tensor, score: torch.Tensor, mass: torch.Tensor, calibration: MassCalibration
+) -> dict[str, torch.Tensor]:
+    """The graph outputs of an ABC model (or ensemble): categories, score and its mass-decorrelated percentile."""
+    return {
+        CATEGORY_PROBABILITIES: probabilities,
+        ANOMALY_SCORE: score,
+        ANOMALY_SCORE_DECORRELATED: calibration(score, mass),
+    }
+
+
 class AbcModel(nn.Module):
     """ABC layers, the candidate autoencoder, the training losses and the anomaly scores.
 
@@ -302,12 +313,7 @@ class AbcModel(nn.Module):
 
     def forward(self, jets: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Category probabilities and the anomaly scores of the hard (argmax) assignment."""
-        probabilities, score, mass = self.hard_assignment_score(jets, mask)
-        return {
-            CATEGORY_PROBABILITIES: probabilities,
-            ANOMALY_SCORE: score,
-            ANOMALY_SCORE_DECORRELATED: self.calibration(score, mass),
-        }
+        return scored_outputs(*self.hard_assignment_score(jets, mask), self.calibration)
 
     def losses(self, jets: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Per-event loss terms of the soft assignment, ``{name: [B]}``, unweighted."""

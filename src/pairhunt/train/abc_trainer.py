@@ -19,6 +19,7 @@ import torch
 from pairhunt.contract import ANOMALY_SCORE
 from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology
+from pairhunt.train.abc_ensemble import AbcEnsemble
 from pairhunt.train.abc_model import (
     KINEMATIC_FEATURES, AbcConfig, AbcModel, candidate_kinematics, four_momenta, pair_features, random_categories,
 )
@@ -68,7 +69,7 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, levels: np.ndarr
     return np.interp(levels, cdf / weights.sum(), values[order])
 
 
-def mass_calibration(model: AbcModel, data: TrainingData, batch_size: int = 4096) -> dict[str, list]:
+def mass_calibration(model: AbcModel | AbcEnsemble, data: TrainingData, batch_size: int = 4096) -> dict[str, list]:
     """Average-mass bins of equal event count: edges, weighted median masses and score quantiles."""
     scores, masses = [], []
     model.eval()
@@ -105,11 +106,41 @@ def build_abc_model(meta: dict, calibration: dict | None = None) -> AbcModel:
         meta["candidate_scale"],
         meta["pair_scale"],
     )
-    if calibration is not None:
-        if "centres" not in calibration:
-            raise PairhuntError("the run's calibration.json predates interpolated calibration; recalibrate the run")
-        model.calibration.set(torch.tensor(calibration["centres"]), torch.tensor(calibration["quantiles"]))
+    set_calibration(model, calibration)
     return model
+
+
+def set_calibration(model: AbcModel | AbcEnsemble, calibration: dict | None) -> None:
+    """Load a run's mass calibration table into the model's graph (nothing before calibration)."""
+    if calibration is None:
+        return
+    if "centres" not in calibration:
+        raise PairhuntError("the run's calibration.json predates interpolated calibration; recalibrate the run")
+    model.calibration.set(torch.tensor(calibration["centres"]), torch.tensor(calibration["quantiles"]))
+
+
+def load_abc_ensemble(run_dir: str | Path, members: list[Path]) -> tuple[AbcEnsemble, dict]:
+    """The ensemble of an ensemble run directory and its metadata (the first member's, plus the members)."""
+    meta = json.loads((members[0] / "config.json").read_text())
+    models = []
+    for member in members:
+        model = build_abc_model(json.loads((member / "config.json").read_text()))
+        model.load_state_dict(torch.load(member / "best.pt", weights_only=False, map_location="cpu")["model"])
+        models.append(model)
+    ensemble = AbcEnsemble(models)
+    set_calibration(ensemble, load_calibration(run_dir))
+    meta["ensemble"] = [str(Path(m).relative_to(run_dir)) for m in members]
+    return ensemble.eval(), meta
+
+
+def calibrate_ensemble(run_dir: str | Path, data: TrainingData) -> dict:
+    """Calibrate an ensemble run's score in bins of its first member's mass, on ``data`` (its training events)."""
+    from pairhunt.train.abc_ensemble import member_dirs
+
+    ensemble, _ = load_abc_ensemble(run_dir, member_dirs(run_dir))
+    calibration = mass_calibration(ensemble, data)
+    (Path(run_dir) / CALIBRATION_FILE).write_text(json.dumps(calibration) + "\n")
+    return calibration
 
 
 def load_calibration(run_dir: str | Path) -> dict | None:

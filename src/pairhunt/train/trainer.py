@@ -25,6 +25,7 @@ from pairhunt.decoding import decode_greedy
 from pairhunt.errors import PairhuntError
 from pairhunt.evaluate import best_correct, canonical, reconstructable
 from pairhunt.topology import Topology, topology_from_dict
+from pairhunt.train.abc_ensemble import member_dirs
 from pairhunt.train.data import TrainingData
 from pairhunt.train.loop import RunTrainer, TrainConfig, device
 from pairhunt.train.loss import AssignmentLoss, balance_weights
@@ -168,6 +169,12 @@ def build_model(topology: Topology, model_config: ModelConfig, meta: dict) -> As
 def load_run(run_dir: str | Path, checkpoint: str = "best.pt") -> tuple[torch.nn.Module, Topology, dict]:
     """Model (with the chosen checkpoint's weights), topology and metadata of a run of any kind."""
     run_dir = Path(run_dir)
+    members = member_dirs(run_dir)
+    if members is not None:
+        from pairhunt.train.abc_trainer import load_abc_ensemble
+
+        model, meta = load_abc_ensemble(run_dir, members)
+        return model, topology_from_dict(meta["topology"]), meta
     if not (run_dir / "config.json").is_file():
         raise PairhuntError(f"{run_dir} is not a training run (no config.json)")
     meta = json.loads((run_dir / "config.json").read_text())
