@@ -43,7 +43,7 @@ class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
     """An exported pairhunt model (shipped name, ``.onnx`` path) called on a NanoAOD jet collection.
 
     ``device`` is ``auto``, ``cpu`` or ``cuda``; ``batch_size`` defaults by provider (1,024 on
-    CPU, 65,536 on CUDA). Calling it returns ``{output name: array}`` for every output of the
+    CPU, 8,192 on CUDA). Calling it returns ``{output name: array}`` for every output of the
     model (numpy-backed awkward arrays, one entry per event).
     """
 

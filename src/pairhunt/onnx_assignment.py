@@ -33,9 +33,10 @@ log = logging.getLogger(__name__)
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
-# events per InferenceSession.run when not given: one CPU core is as fast at 1,024 as at 65,536,
-# a GPU needs large batches to fill it (H100: 461k events/s at 1,024, 722k at 65,536)
-BATCH_SIZES = {CPU: 1024, CUDA: 65536}
+# events per InferenceSession.run when not given: one CPU core is as fast at 1,024 as at 65,536;
+# a GPU needs larger batches (H100, benchmarks/gpu.py: 291k events/s at 1,024, 610k at 8,192,
+# 502k at 65,536), and at 65,536 sixteen workers sharing one H100 ran out of its 80 GB
+BATCH_SIZES = {CPU: 1024, CUDA: 8192}
 _SESSIONS: dict[tuple, object] = {}
 
 

@@ -210,7 +210,7 @@ def register(subparsers) -> None:
         "--onnx-batch-size",
         type=int,
         metavar="N",
-        help="events per onnxruntime call (default: 1,024 on CPU, 65,536 on CUDA)",
+        help="events per onnxruntime call (default: 1,024 on CPU, 8,192 on CUDA)",
     )
     parser.add_argument("--no-skipbadfiles", action="store_true", help="stop at the first file that cannot be opened")
     parser.add_argument(

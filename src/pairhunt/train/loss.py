@@ -59,7 +59,8 @@ class AssignmentLoss:
         has_parent = recon.any(dim=1)
         n_recon = recon.sum(dim=1).clamp_min(1)
         assignment_loss = (weights * has_parent * assignment / n_recon).sum() / (weights * has_parent).sum().clamp_min(1e-6)
-        detection_target = recon[torch.arange(len(best))[:, None], self.permutations[best]].float()
+        rows = torch.arange(len(best), device=best.device)[:, None]
+        detection_target = recon[rows, self.permutations.to(best.device)[best]].float()
         detection_loss = F.binary_cross_entropy_with_logits(outputs[DETECTION_LOGITS], detection_target)
         total = assignment_loss + self.detection_weight * detection_loss
         return total, {"assignment": assignment_loss.detach(), "detection": detection_loss.detach()}
