@@ -362,3 +362,29 @@ def test_calibration_of_a_model_that_sends_every_jet_to_isr_is_a_clear_error():
     )
     with pytest.raises(PairhuntError, match="1 distinct average masses for 300 events"):
         mass_calibration(EverythingToIsr(), data)
+
+
+def test_train_abc_seeds_makes_an_ensemble_calibrated_on_the_given_background(generated, tmp_path):
+    """The command line: one member per seed, ensemble.json, and the calibration made on
+    ``--calibration-data`` instead of the training events."""
+    import json
+
+    import yaml
+
+    from pairhunt.cli import main
+
+    topology = tmp_path / "loose.yaml"
+    topology.write_text(yaml.safe_dump(load_topology("pair_abc").with_selection(**LOOSE).to_dict()))
+    out = tmp_path / "run"
+    common = ["--topology", str(topology), "--epochs", "8", "--batch-size", "32", "--learning-rate", "3e-3", "--dim", "16",
+              "--heads", "2", "--layers", "2", "--threads", "1", "--no-progress"]
+    argv = ["train", "abc", "--data", str(generated["qcd"]), "-o", str(out), "--seeds", "4", "5", *common]
+    calibration = [str(generated["qcd"]), str(generated["gluino"])]
+    assert main(argv + ["--calibration-data", *calibration]) == 0
+    assert json.loads((out / "ensemble.json").read_text()) == {"members": ["seed_4", "seed_5"]}
+    calibrated = json.loads((out / "calibration.json").read_text())["events"]
+    other = from_nanoaod(calibration, load_topology(topology), require_truth=False)
+    training = from_nanoaod([generated["qcd"]], load_topology(topology), require_truth=False)
+    assert calibrated == len(other) > len(training)
+    assert json.loads((out / "seed_5" / "config.json").read_text())["training"]["seed"] == 5
+    assert export_run(out, tmp_path / "ensemble.onnx").kind == "abc"

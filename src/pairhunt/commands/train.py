@@ -102,9 +102,14 @@ def abc_trainers(args: argparse.Namespace, topology, data):
 
 def execute(args: argparse.Namespace) -> int:
     several = (args.kind == "spanet" and args.folds > 1) or (args.kind == "abc" and bool(args.seeds))
+    calibration = None
     if args.kind == "abc":
         topology, data = abc_data(args)
         trainers = abc_trainers(args, topology, data)
+        if args.calibration_data:
+            from pairhunt.train.data import from_nanoaod
+
+            calibration = from_nanoaod(args.calibration_data, topology, require_truth=False)
     else:
         trainers = spanet_trainers(args)
     for trainer in trainers:
@@ -113,7 +118,7 @@ def execute(args: argparse.Namespace) -> int:
             trainer.resume()
         history = trainer.fit(progress=not args.no_progress)
         if args.kind == "abc":
-            trainer.calibrate()
+            trainer.calibrate(calibration)
         print(json.dumps(history[-1] if history else {}, indent=2))
         print(f"run directory: {trainer.run_dir.resolve()} (best.pt, last.pt, config.json, history.json)")
     if args.kind == "abc" and args.seeds:
@@ -121,7 +126,7 @@ def execute(args: argparse.Namespace) -> int:
         from pairhunt.train.abc_trainer import calibrate_ensemble
 
         write_members(args.output, [trainer.run_dir for trainer in trainers])
-        calibrate_ensemble(args.output, data)
+        calibrate_ensemble(args.output, data if calibration is None else calibration)
         print(f"ensemble of {len(trainers)}: {Path(args.output).resolve()} (ensemble.json, calibration.json)")
     return 0
 
@@ -186,6 +191,11 @@ def register(subparsers) -> None:
         "--seeds", type=int, nargs="+",
         help="train a deep ensemble, one member per seed (OUTPUT/seed_<s>): the first member assigns the jets, the "
         "anomaly score is the geometric mean of every member's (default: one model, --seed)",
+    )
+    abc.add_argument(
+        "--calibration-data", nargs="+",
+        help="background ROOT files whose selected events calibrate the anomaly score in bins of the average mass "
+        "(default: the training events); a sample biased to high p̂T puts calibration bins where heavy signals sit",
     )
     abc.add_argument("--augment", action="store_true",
                      help="rotate every training batch randomly in phi and mirror it in eta (exact symmetries)")

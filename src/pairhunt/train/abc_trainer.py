@@ -227,14 +227,16 @@ class AbcTrainer(RunTrainer):
         metrics["objective"] = -metrics["loss"] if math.isfinite(metrics["loss"]) else -math.inf
         return metrics
 
-    def calibrate(self) -> dict:
-        """Calibrate ``best.pt``'s anomaly score in bins of the average mass on all training events."""
+    def calibrate(self, events: TrainingData | None = None) -> dict:
+        """Calibrate ``best.pt``'s anomaly score in bins of the average mass on ``events`` (default:
+        all training events)."""
         path = self.run_dir / "best.pt"
         if not path.is_file():
             raise PairhuntError(f"nothing to calibrate: {path} does not exist")
         model = build_abc_model(self.meta)
         model.load_state_dict(torch.load(path, weights_only=False, map_location="cpu")["model"])
-        events = self.train if len(self.validation) == 0 else concatenate(self.train, self.validation)
+        if events is None:
+            events = self.train if len(self.validation) == 0 else concatenate(self.train, self.validation)
         calibration = mass_calibration(model, events)
         (self.run_dir / CALIBRATION_FILE).write_text(json.dumps(calibration) + "\n")
         return calibration
