@@ -50,3 +50,38 @@ def test_pickles_without_its_session_and_refuses_what_it_cannot_feed(events, tmp
         wrapper(events.Jet[["pt", "eta", "phi", "mass"]])
     with pytest.raises(PairhuntError, match="batch size"):
         OnnxWrapper("ttbar_allhad", batch_size=0)
+
+
+def test_a_model_with_event_level_inputs_takes_their_collection(generated, events, tmp_path):
+    """MET as a global input: the wrapper feeds it from the collection the analysis passes (here
+    NanoAOD v15's PFMET), like the processor builds it from the topology's."""
+    pytest.importorskip("torch", reason="needs the 'train' extra")
+    import dataclasses
+
+    from pairhunt.inputs import event_level_features
+    from pairhunt.topology import Feature, Input, load_topology
+    from pairhunt.train.data import from_nanoaod
+    from pairhunt.train.export import export_run
+    from pairhunt.train.loop import TrainConfig
+    from pairhunt.train.model import ModelConfig
+    from pairhunt.train.trainer import Trainer
+
+    met = Input("MET", "MET", "global", (Feature("met_log_pt", ("pt",), "log1p"), Feature("met_cos_phi", ("phi",), "cos")))
+    topology = load_topology("ttbar_allhad")
+    topology = dataclasses.replace(topology, inputs=(*topology.inputs, met))
+    small = ModelConfig(dim=16, heads=2, encoder_layers=1, branch_layers=1, tensor_dim=8)
+    Trainer(topology, from_nanoaod([generated["ttbar"]], topology), tmp_path, small, TrainConfig(epochs=1, batch_size=64)).fit(progress=False)
+    export_run(tmp_path, tmp_path / "met.onnx")
+    wrapper = OnnxWrapper(tmp_path / "met.onnx")
+    with pytest.raises(PairhuntError, match=r"pass their collection as well, e.g. model\(events.Jet, events.MET\)"):
+        wrapper(events.Jet)
+    outputs = wrapper(events.Jet, events.PFMET)
+
+    contract = wrapper.contract
+    jets, selected = select_jets(events, contract.model_topology.jets, Cutflow(np.ones(len(events))), contract.features)
+    renamed = dataclasses.replace(met, collection="PFMET")
+    jets.globals = event_level_features(events, [renamed], selected, "v15")
+    session = ort.InferenceSession(str(tmp_path / "met.onnx"), providers=[CPU])
+    feeds = {"jets": jets.feature_matrix(contract.features), "mask": jets.mask, "globals": jets.global_matrix(contract.global_features)}
+    expected = session.run(["assignment_t1"], feeds)[0]
+    np.testing.assert_allclose(ak.to_numpy(outputs["assignment_t1"])[selected], expected, rtol=1e-5, atol=1e-5)

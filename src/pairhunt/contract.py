@@ -56,7 +56,7 @@ def classification_output(name: str) -> str:
     return f"classification_{name}"
 
 
-def event_level_features(topology: Topology) -> dict[str, Feature]:
+def global_feature_definitions(topology: Topology) -> dict[str, Feature]:
     """The features of the topology's ``global`` inputs (MET, ...), by name."""
     return {f.name: f for i in topology.inputs if i.kind == "global" for f in i.features}
 
@@ -148,7 +148,7 @@ class ModelContract:
     def _check_event_level(self, model: Topology, topology: Topology, source: str) -> None:
         """Every event-level feature the model reads is a global-input feature of the processor's
         topology, defined the same way."""
-        ours, theirs = event_level_features(topology), event_level_features(model)
+        ours, theirs = global_feature_definitions(topology), global_feature_definitions(model)
         for name in self.global_features:
             if name not in ours:
                 raise PairhuntError(

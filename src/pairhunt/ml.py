@@ -14,6 +14,7 @@ provider chosen like ``pairhunt run --device``, and the events go through it in 
     events = NanoEventsFactory.from_root({"nano.root": "Events"}, schemaclass=NanoAODSchema, mode="eager").events()
     model = OnnxWrapper("ttbar_allhad")  # a shipped name, an .onnx path
     outputs = model(events.Jet)  # {"assignment_t1": [events, 10, 10, 10], ..., "detection_t1": [events]}
+    # a model with event-level inputs (MET, ...) takes their collection too: model(events.Jet, events.MET)
     # the jets the outputs index: the model's selection, leading first
     kept = model.kept_jets(events.Jet)
 
@@ -33,7 +34,7 @@ import awkward as ak
 import numpy as np
 from coffea.ml_tools.helper import nonserializable_attribute, numpy_call_wrapper
 
-from pairhunt.contract import JETS_INPUT, MASK_INPUT, ModelContract
+from pairhunt.contract import GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, ModelContract, global_feature_definitions
 from pairhunt.errors import PairhuntError
 from pairhunt.inputs import apply_transform, first_branch
 from pairhunt.onnx_assignment import BATCH_SIZES, create_session, read_contract, resolve_model_path
@@ -54,12 +55,12 @@ class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
         if self.path.is_dir():
             raise PairhuntError(f"{self.path} is a k-fold model set: OnnxWrapper takes one ONNX file (a fold's)")
         self.contract: ModelContract = read_contract(self.path)
-        if self.contract.global_features:
-            raise PairhuntError(f"{self.path.name} also reads event-level inputs {self.contract.global_features}; OnnxWrapper feeds jets only")
         if batch_size is not None and batch_size < 1:
             raise PairhuntError(f"batch size must be at least 1, got {batch_size}")
         self.device, self.threads, self.batch_size = device, threads, batch_size
         self.jets = self.contract.model_topology.jets
+        definitions = global_feature_definitions(self.contract.model_topology)
+        self.event_level = [definitions[name] for name in self.contract.global_features]
 
     def _create_session(self):
         return create_session(self.path, self.threads, self.device)
@@ -78,8 +79,24 @@ class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
             return apply_transform(values, feature.transform)
         raise PairhuntError(f"the jets have none of the branches {list(feature.branches)} that feature {name!r} reads")
 
-    def prepare_awkward(self, jets: ak.Array) -> tuple[tuple, dict]:
-        """Padded ``[events, keep, features]`` inputs and the ``[events, keep]`` real-jet mask."""
+    def _event_level(self, record: ak.Array | None) -> ak.Array:
+        """``[events, G]`` event-level features (MET, ...) from their collection, in the contract's order."""
+        if record is None:
+            raise PairhuntError(
+                f"{self.path.name} also reads the event-level features {self.contract.global_features}: "
+                "pass their collection as well, e.g. model(events.Jet, events.MET)"
+            )
+        columns = []
+        for feature in self.event_level:
+            values = first_branch(record, feature)
+            if values is None:
+                raise PairhuntError(f"the event-level collection has none of the branches {list(feature.branches)} that feature {feature.name!r} reads")
+            columns.append(apply_transform(values, feature.transform)[:, np.newaxis])
+        return ak.values_astype(ak.concatenate(columns, axis=1), np.float32)
+
+    def prepare_awkward(self, jets: ak.Array, event_level: ak.Array | None = None) -> tuple[tuple, dict]:
+        """Padded ``[events, keep, features]`` inputs, the ``[events, keep]`` real-jet mask and, for
+        models that read them, the ``[events, G]`` event-level features."""
         kept = self.kept_jets(jets)
         width = self.jets.selection.keep
 
@@ -89,20 +106,25 @@ class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
         columns = [padded(self._feature(kept, name), 0.0)[:, :, np.newaxis] for name in self.contract.features]
         mask = padded(ak.ones_like(kept.pt, dtype=bool), False)
         features = ak.where(mask[:, :, np.newaxis], ak.concatenate(columns, axis=2), 0.0)
-        return (ak.values_astype(features, np.float32), mask), {}
+        inputs = (ak.values_astype(features, np.float32), mask)
+        return (*inputs, self._event_level(event_level)) if self.event_level else inputs, {}
 
-    def validate_numpy_input(self, features: np.ndarray, mask: np.ndarray) -> None:
+    def validate_numpy_input(self, features: np.ndarray, mask: np.ndarray, event_level: np.ndarray | None = None) -> None:
         expected = (self.jets.selection.keep, len(self.contract.features))
         if features.ndim != 3 or features.shape[1:] != expected or mask.shape != features.shape[:2]:
             raise PairhuntError(f"{self.path.name} takes jets [events, {expected[0]}, {expected[1]}] and a mask; got {features.shape}, {mask.shape}")
+        if self.event_level and (event_level is None or event_level.shape != (len(features), len(self.event_level))):
+            raise PairhuntError(f"{self.path.name} also takes event-level features [events, {len(self.event_level)}]")
 
-    def numpy_call(self, features: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    def numpy_call(self, features: np.ndarray, mask: np.ndarray, event_level: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Every output of the model, the events fed in batches."""
         names = list(self.contract.outputs)
         batch = self.batch_size or BATCH_SIZES[self.session.get_providers()[0]]
         parts: dict[str, list] = {name: [] for name in names}
         for first in range(0, max(len(features), 1), batch):  # an empty batch gives empty outputs
             feeds = {JETS_INPUT: features[first : first + batch], MASK_INPUT: mask[first : first + batch]}
+            if self.event_level:
+                feeds[GLOBALS_INPUT] = event_level[first : first + batch]
             for name, value in zip(names, self.session.run(names, feeds)):
                 parts[name].append(value)
         return {name: np.concatenate(values) for name, values in parts.items()}

@@ -19,7 +19,7 @@ import torch
 from pairhunt.contract import ANOMALY_SCORE
 from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology
-from pairhunt.train.abc_ensemble import AbcEnsemble
+from pairhunt.train.abc_ensemble import AbcEnsemble, member_dirs
 from pairhunt.train.abc_model import (
     KINEMATIC_FEATURES, AbcConfig, AbcModel, candidate_kinematics, four_momenta, pair_features, random_categories,
 )
@@ -134,9 +134,7 @@ def load_abc_ensemble(run_dir: str | Path, members: list[Path]) -> tuple[AbcEnse
 
 
 def calibrate_ensemble(run_dir: str | Path, data: TrainingData) -> dict:
-    """Calibrate an ensemble run's score in bins of its first member's mass, on ``data`` (its training events)."""
-    from pairhunt.train.abc_ensemble import member_dirs
-
+    """Calibrate an ensemble run's score in bins of its first member's mass, on background ``data``."""
     ensemble, _ = load_abc_ensemble(run_dir, member_dirs(run_dir))
     calibration = mass_calibration(ensemble, data)
     (Path(run_dir) / CALIBRATION_FILE).write_text(json.dumps(calibration) + "\n")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from pairhunt.contract import GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, METADATA_KEY, ModelContract
+from pairhunt.contract import GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, METADATA_KEY, ModelContract, global_feature_definitions
 from pairhunt.errors import PairhuntError
 from pairhunt.model_set import load_model_set
 from pairhunt.train.folds import fold_runs
@@ -93,7 +93,7 @@ def export_model(run_dir: str | Path, output: str | Path, checkpoint: str = "bes
         max_jets=topology.jets.selection.keep,
         inputs=input_names,
         outputs=names,
-        global_features=[f.name for i in topology.inputs if i.kind == "global" for f in i.features],
+        global_features=list(global_feature_definitions(topology)),
         fold_rule=meta.get("fold_rule"),
     )
     proto = onnx.load(str(output))
