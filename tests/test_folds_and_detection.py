@@ -186,7 +186,7 @@ def test_detection_cut_needs_a_model_with_detection_outputs(generated, tmp_path,
     raw = dict(zip(names, session.run(names, feeds)))
     probabilities = shipped.detection(raw, topology)
     sigmoid = 1 / (1 + np.exp(-raw[DETECTION_LOGITS].astype(np.float64)))
-    np.testing.assert_allclose(probabilities, sigmoid, rtol=1e-6)
+    np.testing.assert_allclose(probabilities, sigmoid, rtol=1e-5)  # the graph's float32 sigmoid against float64
     assert ((probabilities > 0) & (probabilities < 1)).all()
     # a model exported before the per-parent outputs: the sigmoid of its logits
     _without_outputs(per_parent, tmp_path / "logits_only.onnx")
