@@ -197,6 +197,11 @@ def test_errors(handmade, tmp_path):
     (run_dir / "summary.json").write_text(json.dumps({"topology": "pair_3body"}))
     with pytest.raises(PairhuntError, match="used topology 'pair_3body'"):
         evaluate_run(run_dir, fileset, "ttbar_allhad")
+    # a run made with a topology YAML of the user's: its summary carries the definition
+    custom = dict(load_topology("ttbar_allhad").to_dict(), name="ttbar_mine")
+    (run_dir / "summary.json").write_text(json.dumps({"topology": "ttbar_mine", "topology_definition": custom}))
+    assert evaluate_run(run_dir, fileset)["topology"] == "ttbar_mine"
+    (run_dir / "summary.json").unlink()
     plain = tmp_path / "plain.root"
     with uproot.recreate(plain) as f:
         f.mktree("Events", {"event": np.uint64}).extend({"event": np.arange(3, dtype=np.uint64)})

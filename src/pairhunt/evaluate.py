@@ -33,7 +33,7 @@ from pairhunt.errors import PairhuntError
 from pairhunt.event_table import KEYS
 from pairhunt.gen_truth import read_labels, truth_branches, truth_requirement
 from pairhunt.runner import load_fileset
-from pairhunt.topology import Selection, Topology, load_topology
+from pairhunt.topology import Selection, Topology, load_topology, topology_from_dict
 
 CATEGORIES = ("all", "complete")
 CONFLICT = -2  # slot claimed by several jets: never equal to a truth jet
@@ -48,11 +48,13 @@ def resolve_topology(run_dir: str | Path, topology: Topology | str | None) -> To
     Evaluating with another topology than the run's would silently change the jet cuts.
     """
     summary = Path(run_dir) / "summary.json"
-    run_name = json.loads(summary.read_text()).get("topology") if summary.is_file() else None
+    recorded = json.loads(summary.read_text()) if summary.is_file() else {}
+    run_name = recorded.get("topology")
     if topology is None:
         if run_name is None:
             raise PairhuntError(f"{run_dir}: no summary.json naming the run's topology; pass --topology")
-        topology = run_name
+        definition = recorded.get("topology_definition")  # runs made with a topology YAML of the user's
+        topology = topology_from_dict(definition, f"{summary}") if definition else run_name
     topology = load_topology(topology) if not isinstance(topology, Topology) else topology
     if run_name is not None and run_name != topology.name:
         raise PairhuntError(f"the run in {run_dir} used topology {run_name!r}, not {topology.name!r}")

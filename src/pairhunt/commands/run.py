@@ -50,6 +50,7 @@ def make_summary(
     summary = {"status": status, **({"reason": reason} if reason else {})}
     summary.update(
         topology=topology.name,
+        topology_definition=topology.to_dict(),  # `pairhunt evaluate` rebuilds a topology YAML of the user's from it
         methods=methods,
         detection_cut=args.detection_cut,
         top_k=args.top_k,
