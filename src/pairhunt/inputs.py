@@ -88,20 +88,26 @@ def resolve_branch(collection: ak.Array, feature: Feature, input_: Input, filena
     raise PairhuntError(f"{filename}: feature {feature.name!r} needs one of the branches {tried}; none is in the file")
 
 
+def event_level_feature(record: ak.Array | None, feature: Feature, source: str, prefix: str = "") -> ak.Array:
+    """One event-level feature (one value per event) from its flat collection, transformed; a
+    collection without its branches is one clear line (``prefix``: the collection's branch prefix)."""
+    values = first_branch(record, feature) if record is not None else None
+    if values is None:
+        tried = ", ".join(f"{prefix}{b.partition('>')[0]}" for b in feature.branches)
+        raise PairhuntError(f"{source} (feature {feature.name!r}) needs one of the branches {tried}; none is in the file")
+    return apply_transform(values, feature.transform)
+
+
 def event_level_features(events: ak.Array, inputs: Iterable[Input], selected: np.ndarray, filename: str) -> dict[str, np.ndarray]:
     """The transformed features of the topology's ``global`` inputs (MET, ...) for the selected
     events, by feature name; a model's ``globals`` input takes them in the order its contract lists."""
     features = {}
     for input_ in (i for i in inputs if i.kind == "global"):
         record = events[input_.collection] if input_.collection in events.fields else None
+        source = f"{filename}: event-level input {input_.name!r}"
         for feature in input_.features:
-            values = first_branch(record, feature) if record is not None else None
-            if values is None:
-                tried = ", ".join(f"{input_.collection}_{b.partition('>')[0]}" for b in feature.branches)
-                raise PairhuntError(
-                    f"{filename}: event-level input {input_.name!r} (feature {feature.name!r}) needs one of the branches {tried}; none is in the file"
-                )
-            features[feature.name] = apply_transform(ak.to_numpy(values)[selected], feature.transform)
+            values = event_level_feature(record, feature, source, f"{input_.collection}_")
+            features[feature.name] = ak.to_numpy(values)[selected]
     return features
 
 

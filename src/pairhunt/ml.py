@@ -36,7 +36,7 @@ from coffea.ml_tools.helper import nonserializable_attribute, numpy_call_wrapper
 
 from pairhunt.contract import GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, ModelContract, global_feature_definitions
 from pairhunt.errors import PairhuntError
-from pairhunt.inputs import apply_transform, first_branch
+from pairhunt.inputs import apply_transform, event_level_feature, first_branch
 from pairhunt.onnx_assignment import BATCH_SIZES, create_session, read_contract, resolve_model_path
 
 
@@ -86,12 +86,7 @@ class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
                 f"{self.path.name} also reads the event-level features {self.contract.global_features}: "
                 "pass their collection as well, e.g. model(events.Jet, events.MET)"
             )
-        columns = []
-        for feature in self.event_level:
-            values = first_branch(record, feature)
-            if values is None:
-                raise PairhuntError(f"the event-level collection has none of the branches {list(feature.branches)} that feature {feature.name!r} reads")
-            columns.append(apply_transform(values, feature.transform)[:, np.newaxis])
+        columns = [event_level_feature(record, feature, "the event-level collection")[:, np.newaxis] for feature in self.event_level]
         return ak.values_astype(ak.concatenate(columns, axis=1), np.float32)
 
     def prepare_awkward(self, jets: ak.Array, event_level: ak.Array | None = None) -> tuple[tuple, dict]:
