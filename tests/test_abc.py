@@ -23,7 +23,8 @@ from pairhunt.train.abc_model import (  # noqa: E402
     four_momenta,
     random_categories,
 )
-from pairhunt.train.abc_trainer import AbcTrainer  # noqa: E402
+from pairhunt.train.abc_ensemble import best_validation  # noqa: E402
+from pairhunt.train.abc_trainer import AbcTrainer, high_mass_power  # noqa: E402
 from pairhunt.train.data import from_nanoaod  # noqa: E402
 from pairhunt.train.export import export_run  # noqa: E402
 from pairhunt.train.loop import TrainConfig  # noqa: E402
@@ -111,6 +112,27 @@ def test_mass_calibration_gives_the_background_percentile_at_each_mass():
     # beyond the outer centres the nearest bin's table; between them a linear mix (0.5 -> 0.5 and 0.25)
     expected = torch.tensor([0.25, 0.12, 0.75, 1.0, 0.375, 0.25 * 0.25 + 0.75 * 0.12])
     torch.testing.assert_close(calibration(score, mass), expected)
+
+
+def test_mass_calibration_scales_the_last_table_by_a_power_of_the_mass_above_the_last_centre():
+    calibration = MassCalibration()
+    levels = (torch.arange(100) + 0.5) / 100
+    # every quantile grows as mass**2 above 1500 GeV except the upper half, which grows as mass**1
+    power = torch.cat([torch.full((50,), 2.0), torch.full((50,), 1.0)])
+    calibration.set(torch.tensor([500.0, 1500.0]), torch.stack([levels, 2 * levels]), power)
+    score = torch.tensor([0.25, 0.5 * 4, 1.5 * 2, 1.5])
+    mass = torch.tensor([1500.0, 3000.0, 3000.0, 1000.0])
+    # at 3 TeV the lower half of the table is 4x (8 x level), the upper half 2x (4 x level) that at 1.5 TeV:
+    # 2.0 passes 25 lower levels and no upper one, 3.0 passes 37 lower and 25 upper ones;
+    # below the last centre nothing changes (1 TeV: half the 500 GeV table, half the 1.5 TeV one)
+    expected = torch.tensor([0.12, 0.25, 0.62, 0.5 * 1.0 + 0.5 * 0.75])
+    torch.testing.assert_close(calibration(score, mass), expected)
+
+
+def test_high_mass_power_is_fitted_per_quantile_level_and_never_negative():
+    centres = np.array([600.0, 800.0, 1000.0, 1200.0])
+    quantiles = np.stack([centres**1.5, 3 * centres**0.5, 1 / centres], axis=1)
+    np.testing.assert_allclose(high_mass_power(centres, quantiles), [1.5, 0.5, 0.0], atol=1e-9)
 
 
 def test_losses_are_symmetric_under_parent_swap():
@@ -381,7 +403,10 @@ def test_train_abc_seeds_makes_an_ensemble_calibrated_on_the_given_background(ge
     argv = ["train", "abc", "--data", str(generated["qcd"]), "-o", str(out), "--seeds", "4", "5", *common]
     calibration = [str(generated["qcd"]), str(generated["gluino"])]
     assert main(argv + ["--calibration-data", *calibration]) == 0
-    assert json.loads((out / "ensemble.json").read_text()) == {"members": ["seed_4", "seed_5"]}
+    # the member with the best validation objective comes first: it assigns the jets
+    members = json.loads((out / "ensemble.json").read_text())["members"]
+    assert sorted(members) == ["seed_4", "seed_5"]
+    assert best_validation(out / members[0]) >= best_validation(out / members[1])
     calibrated = json.loads((out / "calibration.json").read_text())["events"]
     other = from_nanoaod(calibration, load_topology(topology), require_truth=False)
     training = from_nanoaod([generated["qcd"]], load_topology(topology), require_truth=False)

@@ -122,10 +122,10 @@ def execute(args: argparse.Namespace) -> int:
         print(json.dumps(history[-1] if history else {}, indent=2))
         print(f"run directory: {trainer.run_dir.resolve()} (best.pt, last.pt, config.json, history.json)")
     if args.kind == "abc" and args.seeds:
-        from pairhunt.train.abc_ensemble import write_members
+        from pairhunt.train.abc_ensemble import assigner_first, write_members
         from pairhunt.train.abc_trainer import calibrate_ensemble
 
-        write_members(args.output, [trainer.run_dir for trainer in trainers])
+        write_members(args.output, assigner_first([trainer.run_dir for trainer in trainers]))
         calibrate_ensemble(args.output, data if calibration is None else calibration)
         print(f"ensemble of {len(trainers)}: {Path(args.output).resolve()} (ensemble.json, calibration.json)")
     return 0
@@ -189,8 +189,8 @@ def register(subparsers) -> None:
     abc.add_argument("--margin", type=float, default=defaults.margin, help="latent distance random pairs are pushed beyond")
     abc.add_argument(
         "--seeds", type=int, nargs="+",
-        help="train a deep ensemble, one member per seed (OUTPUT/seed_<s>): the first member assigns the jets, the "
-        "anomaly score is the geometric mean of every member's (default: one model, --seed)",
+        help="train a deep ensemble, one member per seed (OUTPUT/seed_<s>): the member with the best validation loss "
+        "assigns the jets, the anomaly score is the geometric mean of every member's (default: one model, --seed)",
     )
     abc.add_argument(
         "--calibration-data", nargs="+",

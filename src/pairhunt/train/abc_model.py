@@ -181,10 +181,13 @@ class MassCalibration(nn.Module):
     The background events are split into M average-mass bins of equal count; ``centres`` ``[M]``
     holds each bin's weighted median mass, ``quantiles`` ``[M, Q]`` its weighted score
     quantiles. An event's percentile is the fraction of quantiles below its score, interpolated
-    linearly in mass between the two nearest bin centres (constant beyond the outer ones): the
-    score distribution changes with mass inside a bin too, most in the wide high-mass bins, and
-    a step per bin would leave that trend in the cut. A cut at x then keeps a fraction 1 - x of
-    the background at every mass. Empty tables (before calibration) give NaN.
+    linearly in mass between the two nearest bin centres: the score distribution changes with
+    mass inside a bin too, and a step per bin would leave that trend in the cut. Below the first
+    centre the first table holds. Above the last centre, where a heavy signal sits and the
+    background has few events, the background score keeps rising with mass (on QCD roughly as a
+    power of it, the tail more slowly than the median), so each quantile of the last table is
+    scaled by ``(mass / last centre) ** power``, one power per quantile fitted on the upper bins. A cut at x then keeps a fraction 1 - x of the background at every
+    mass. Empty tables (before calibration) give NaN.
     """
 
     def __init__(self, bins: int = 1, points: int = 1):
@@ -192,10 +195,13 @@ class MassCalibration(nn.Module):
         # not in the state dict: the table is made after training and stored beside the run
         self.register_buffer("centres", torch.zeros(bins), persistent=False)
         self.register_buffer("quantiles", torch.full((bins, points), float("nan")), persistent=False)
+        self.register_buffer("power", torch.zeros(points), persistent=False)
 
-    def set(self, centres: torch.Tensor, quantiles: torch.Tensor) -> None:
+    def set(self, centres: torch.Tensor, quantiles: torch.Tensor, power: torch.Tensor | None = None) -> None:
+        """The table; ``power`` ``[Q]`` (default zeros: the last table holds above the last centre)."""
         self.centres = centres.float().to(self.centres.device)
         self.quantiles = quantiles.float().to(self.quantiles.device)
+        self.power = (torch.zeros(quantiles.shape[1]) if power is None else power).float().to(self.power.device)
 
     @property
     def ready(self) -> bool:
@@ -207,8 +213,9 @@ class MassCalibration(nn.Module):
         lower, upper = (above - 1).clamp(0, last), above.clamp(0, last)
         span = self.centres[upper] - self.centres[lower]
         fraction = torch.where(span > 0, (mass - self.centres[lower]) / span.clamp_min(1e-6), torch.zeros_like(mass))
-        below_lower = (score[:, None] > self.quantiles[lower]).to(score.dtype).mean(dim=1)
-        below_upper = (score[:, None] > self.quantiles[upper]).to(score.dtype).mean(dim=1)
+        growth = (mass / self.centres[last]).clamp_min(1.0)[:, None] ** self.power[None, :]
+        below_lower = (score[:, None] > self.quantiles[lower] * growth).to(score.dtype).mean(dim=1)
+        below_upper = (score[:, None] > self.quantiles[upper] * growth).to(score.dtype).mean(dim=1)
         return (1 - fraction) * below_lower + fraction * below_upper
 
 

@@ -30,6 +30,7 @@ VALIDATION_SEED = 12345  # the random candidate pairs of the validation loss are
 CALIBRATION_FILE = "calibration.json"
 CALIBRATION_BINS = 25  # average-mass bins of equal background event count
 CALIBRATION_POINTS = 200  # score quantiles per bin: the decorrelated score moves in steps of 0.5 %
+CALIBRATION_TREND_BINS = 10  # the upper 40 % of the bins: their quantiles fix how the score grows with mass beyond them
 
 
 def candidate_scale(data: TrainingData, features: list[str], seed: int) -> list[list[float]]:
@@ -93,7 +94,18 @@ def mass_calibration(model: AbcModel | AbcEnsemble, data: TrainingData, batch_si
         )
     centres = [weighted_quantiles(mass[b], weights[b], np.array([0.5]))[0] for b in bins]
     quantiles = [weighted_quantiles(score[b], weights[b], levels) for b in bins]
-    return {"edges": edges.tolist(), "centres": centres, "quantiles": np.array(quantiles).tolist(), "events": int(len(data))}
+    power = high_mass_power(np.array(centres[-CALIBRATION_TREND_BINS:]), np.array(quantiles[-CALIBRATION_TREND_BINS:]))
+    return {
+        "edges": edges.tolist(), "centres": centres, "quantiles": np.array(quantiles).tolist(),
+        "high_mass_power": power, "events": int(len(data)),
+    }
+
+
+def high_mass_power(centres: np.ndarray, quantiles: np.ndarray) -> list[float]:
+    """Per quantile level, the power p of quantile ~ mass**p on the upper bins (``quantiles``
+    ``[bins, Q]``; never negative): how the calibration extrapolates above its last bin centre."""
+    slopes = np.polyfit(np.log(centres), np.log(np.clip(quantiles, 1e-12, None)), 1)[0]
+    return np.clip(slopes, 0.0, None).tolist()
 
 
 def build_abc_model(meta: dict, calibration: dict | None = None) -> AbcModel:
@@ -116,7 +128,11 @@ def set_calibration(model: AbcModel | AbcEnsemble, calibration: dict | None) -> 
         return
     if "centres" not in calibration:
         raise PairhuntError("the run's calibration.json predates interpolated calibration; recalibrate the run")
-    model.calibration.set(torch.tensor(calibration["centres"]), torch.tensor(calibration["quantiles"]))
+    # calibrations made before the high-mass extrapolation keep their constant last table
+    model.calibration.set(
+        torch.tensor(calibration["centres"]), torch.tensor(calibration["quantiles"]),
+        torch.tensor(calibration["high_mass_power"]) if "high_mass_power" in calibration else None,
+    )
 
 
 def load_abc_ensemble(run_dir: str | Path, members: list[Path]) -> tuple[AbcEnsemble, dict]:
