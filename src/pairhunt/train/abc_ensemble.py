@@ -12,9 +12,8 @@ The first member assigns the jets: the category probabilities and the average pa
 the member with the best validation loss (``assigner_first``), chosen on background alone: on
 the tuning samples the members of one recipe assign very differently (1.8 TeV gluinos inside
 the ±15 % window: 0 % to 45 %), and the member with the lowest loss puts the fewest jets in the
-ISR category and the most signal in the window. The
-ensemble's score is calibrated in bins of that mass like a single model's
-(``anomaly_score_decorrelated``). A run directory of an ensemble holds ``ensemble.json`` (the
+ISR category and the most signal in the window. The ensemble's score is calibrated in bins of
+that mass like a single model's (``anomaly_score_decorrelated``). A run directory of an ensemble holds ``ensemble.json`` (the
 member directories, first the assigning one), each member's own run directory and the
 ensemble's ``calibration.json``.
 """
@@ -44,7 +43,7 @@ class AbcEnsemble(nn.Module):
         self.calibration = MassCalibration()
 
     def hard_assignment_score(self, jets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The first member's category probabilities and mass; the members' geometric-mean score."""
+        """The assigning (first) member's category probabilities and mass; the members' geometric-mean score."""
         probabilities, score, mass = self.members[0].hard_assignment_score(jets, mask)
         logs = [score.clamp_min(1e-12).log()]
         logs += [member.hard_assignment_score(jets, mask)[1].clamp_min(1e-12).log() for member in self.members[1:]]

@@ -150,7 +150,7 @@ def load_abc_ensemble(run_dir: str | Path, members: list[Path]) -> tuple[AbcEnse
 
 
 def calibrate_ensemble(run_dir: str | Path, data: TrainingData) -> dict:
-    """Calibrate an ensemble run's score in bins of its first member's mass, on background ``data``."""
+    """Calibrate an ensemble run's score in bins of its assigning (first) member's mass, on background ``data``."""
     ensemble, _ = load_abc_ensemble(run_dir, member_dirs(run_dir))
     calibration = mass_calibration(ensemble, data)
     (Path(run_dir) / CALIBRATION_FILE).write_text(json.dumps(calibration) + "\n")
