@@ -20,6 +20,9 @@ def test_demo_runs_end_to_end(tmp_path):
     out = tmp_path / "demo"
     assert (out / "run" / "hists" / "hists.coffea").is_file() and (out / "run" / "hists" / "hists.root").is_file()
     assert list((out / "run" / "events" / "qcd").glob("*.parquet"))
+    # the run directory is any `pairhunt run`'s: complete, every event accounted for, nothing staged
+    assert summary["run"]["status"] == "complete" and not (out / "run" / ".incomplete").exists()
+    assert summary["run"]["events"] == 4000 + 300 and summary["run"]["events_failed"] == 0
     flow = summary["run"]["cutflow"]["qcd"]["events"]
     assert flow["all events"] == 4000 and 0 < flow["HT > 1000 GeV"] < flow[">= 6 jets"]
     for method in ("abc", "mass_asymmetry_6"):

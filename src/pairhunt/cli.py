@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pairhunt._version import __version__
 from pairhunt.commands import COMMANDS
 from pairhunt.errors import PairhuntError
+from pairhunt.interrupt import RunInterrupted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except PairhuntError as error:
         parser.exit(2, f"pairhunt {args.command}: error: {error}\n")
+    except RunInterrupted as stopped:
+        print(f"pairhunt {args.command}: {stopped}", file=sys.stderr)
+        return stopped.exit_code
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -73,30 +72,19 @@ def generate_samples(config: DemoConfig) -> dict[str, Path]:
 
 
 def run_processor(config: DemoConfig, samples: dict[str, Path]) -> Path:
-    """The processor over both samples with coffea's futures executor; returns the run directory."""
-    from pairhunt.methods import make_method
-    from pairhunt.outputs import write_run
-    from pairhunt.processors import PairProcessor
-    from pairhunt.runner import normalise_files, run_fileset
+    """The processor over both samples with coffea's futures executor, as ``pairhunt run`` runs it
+    (a previous demo's run is replaced); returns the run directory."""
+    from pairhunt.job import JobOptions, run_job
+    from pairhunt.runner import normalise_files
     from pairhunt.topology import load_topology
 
     run_dir = Path(config.output) / "run"
-    if run_dir.exists():  # a previous demo's run: its per-event files must not mix with this one's
-        shutil.rmtree(run_dir)
-    topology = load_topology("pair_abc")
-    processor = PairProcessor(topology, [make_method(m) for m in config.methods], output_dir=run_dir)
+    options = JobOptions(
+        topology=load_topology("pair_abc"), methods=list(config.methods), executor="futures",
+        workers=config.workers, progress=config.progress,
+    )
     fileset = {name: normalise_files([str(path.resolve())]) for name, path in samples.items()}
-    result = run_fileset(fileset, processor, executor="futures", workers=config.workers, progress=config.progress)
-    summary = {
-        "topology": topology.name,
-        "methods": list(config.methods),
-        "events": result.events,
-        "wall_time_s": round(result.seconds, 2),
-        "cutflow": result.output["cutflow"],
-        "files": result.report.as_dict(),
-        "timing_s": result.output["timing"],
-    }
-    write_run(result.output, summary, run_dir)
+    run_job(options, fileset, run_dir, overwrite=True)
     return run_dir
 
 

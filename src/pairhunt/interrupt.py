@@ -15,6 +15,14 @@ from contextlib import contextmanager
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class RunInterrupted(Exception):
+    """A run stopped by a signal after writing its partial summary: one line and ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class Interrupted(BaseException):
     """A stop signal arrived."""
 

@@ -45,10 +45,3 @@ def write_summary(summary: dict, path: Path) -> Path:
     """The JSON summary, replaced in one step: a reader sees the old one or the new one."""
     write_text_atomically(path, json.dumps(summary, indent=2, default=float) + "\n")
     return path
-
-
-def write_run(output: dict, summary: dict, outdir: Path) -> dict[str, Path]:
-    """Write ``hists/hists.coffea``, ``hists/hists.root`` and ``summary.json`` under ``outdir``."""
-    paths = write_hists(output, outdir / "hists")
-    paths["summary"] = write_summary(summary, outdir / "summary.json")
-    return paths

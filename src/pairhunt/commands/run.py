@@ -4,152 +4,52 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from contextlib import suppress
-from typing import TYPE_CHECKING
 
 from pairhunt.commands.display import print_cutflow
 
-if TYPE_CHECKING:
-    from pairhunt.accounting import FileReport
-    from pairhunt.runner import RunResult
-    from pairhunt.topology import Topology
 
+def execute(args: argparse.Namespace) -> int:
+    from pairhunt.interrupt import RunInterrupted
+    from pairhunt.job import JobOptions, run_job
+    from pairhunt.methods import DEFAULT_METHODS
+    from pairhunt.runner import load_fileset
+    from pairhunt.topology import load_topology
 
-def run_config(args: argparse.Namespace, topology: Topology, methods: list[str], fileset: dict) -> dict:
-    """What determines a run's results: a run resumes only with the same."""
-    return {
-        "fileset": fileset,
-        "topology": topology.to_dict(),
-        "methods": methods,
-        "chunksize": args.chunksize,
-        "maxchunks": args.maxchunks,
-        "events": not args.no_events,
-        "detection_cut": args.detection_cut,
-        "top_k": args.top_k,
-        "device": args.device,
-        "tf32": not args.no_tf32,
-    }
-
-
-def make_summary(
-    args: argparse.Namespace,
-    topology: Topology,
-    methods: list[str],
-    report: FileReport,
-    status: str,
-    reason: str | None = None,
-    result: RunResult | None = None,
-    warnings: Sequence[str] = (),
-) -> dict:
-    """``summary.json``: ``status`` complete, partial (failed chunks allowed) or incomplete (stopped).
-
-    Without the ``result`` of the run (interrupted), only the file accounting is known.
-    """
-    events = sum(report.processed.values())
-    summary = {"status": status, **({"reason": reason} if reason else {})}
-    summary.update(
-        topology=topology.name,
-        topology_definition=topology.to_dict(),  # `pairhunt evaluate` rebuilds a topology YAML of the user's from it
-        methods=methods,
+    topology = load_topology(args.topology)
+    options = JobOptions(
+        topology=topology,
+        methods=list(args.method or DEFAULT_METHODS.get(topology.name, ("chi2",))),
+        executor=args.executor,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        chunksize=args.chunksize,
+        maxchunks=args.maxchunks,
+        events=not args.no_events,
         detection_cut=args.detection_cut,
         top_k=args.top_k,
         device=args.device,
         tf32=not args.no_tf32,
-        executor=args.executor,
-        workers=args.workers,
-        chunksize=args.chunksize,
-        maxchunks=args.maxchunks,
-        events=events,
-        events_failed=report.failed_events,
+        onnx_threads=args.onnx_threads,
+        onnx_batch_size=args.onnx_batch_size,
+        skipbadfiles=not args.no_skipbadfiles,
+        allow_partial=args.allow_partial,
+        progress=not args.no_progress,
     )
-    if result is not None:
-        summary["events_resumed"] = result.resumed_events
-        summary["wall_time_s"] = round(result.seconds, 3)
-        new_events = events - result.resumed_events
-        summary["events_per_s"] = round(new_events / result.seconds, 1) if result.seconds > 0 else None
-        summary["cutflow"] = result.output["cutflow"]
-        summary["timing_s"] = result.output["timing"]
-    summary["files"] = report.as_dict()
-    summary["warnings"] = list(warnings)
-    return summary
-
-
-def execute(args: argparse.Namespace) -> int:
-    from functools import partial
-
-    from pairhunt.accounting import dataset_warnings
-    from pairhunt.errors import PairhuntError
-    from pairhunt.interrupt import Interrupted, interruptible
-    from pairhunt.methods import DEFAULT_METHODS, make_method
-    from pairhunt.onnx_assignment import OnnxAssignment, select_providers
-    from pairhunt.processors import PairProcessor
-    from pairhunt.rundir import RunDirectory
-    from pairhunt.runner import PartialRun, load_fileset, run_fileset
-    from pairhunt.topology import load_topology
-
-    topology = load_topology(args.topology)
-    names = list(args.method or DEFAULT_METHODS.get(topology.name, ("chi2",)))
-    session = {"threads": args.onnx_threads, "device": args.device, "tf32": not args.no_tf32, "batch_size": args.onnx_batch_size}
-    methods = [make_method(n, detection_cut=args.detection_cut, top_k=args.top_k, **session) for n in names]
-    if args.device == "cuda":  # refused here, in one line, rather than by every worker
-        import onnxruntime
-
-        select_providers(onnxruntime.get_available_providers(), "cuda")
-    for option, value in (("--detection-cut", args.detection_cut), ("--top-k", args.top_k)):
-        if value is not None and not any(isinstance(m, OnnxAssignment) for m in methods):
-            raise PairhuntError(f"{option} needs a SPA-NET model method (--method NAME=MODEL)")
     fileset = load_fileset(args.fileset)
-    rundir = RunDirectory(args.output)
-    store = rundir.prepare(run_config(args, topology, names, fileset), overwrite=args.overwrite, resume=args.resume)
-    proc = PairProcessor(topology, methods, output_dir=None if args.no_events else rundir.staging)
-    summarise = partial(make_summary, args, topology, names)
-    with interruptible():
-        try:
-            result = run_fileset(
-                fileset,
-                proc,
-                executor=args.executor,
-                workers=args.workers,
-                scheduler=args.scheduler,
-                chunksize=args.chunksize,
-                maxchunks=args.maxchunks,
-                skipbadfiles=not args.no_skipbadfiles,
-                progress=not args.no_progress,
-                store=store,
-                allow_partial=args.allow_partial,
-            )
-        except Interrupted as interrupt:
-            report = store.report()
-            path = rundir.stop(summarise(report, "incomplete", f"interrupted by {interrupt.name}"))
-            print(
-                f"pairhunt run: interrupted by {interrupt.name} after {sum(report.processed.values())} of "
-                f"{sum(report.entries.values())} events; partial summary {path}; --resume finishes the run",
-                file=sys.stderr,
-            )
-            return interrupt.exit_code
-        except PartialRun as stopped:
-            result = stopped.result
-            path = rundir.stop(summarise(result.report, "incomplete", str(stopped), result))
-            raise PairhuntError(
-                f"{stopped}; partial summary {path}; --resume retries the failed chunks, --allow-partial accepts the loss"
-            ) from stopped
-        except PairhuntError as error:
-            with suppress(OSError):  # the error may be the disk's
-                rundir.stop(summarise(store.report(), "incomplete", str(error)))
-            raise
-        warnings = dataset_warnings(fileset, result.report)
-        status = "partial" if result.report.failed_chunks else "complete"
-        summary = summarise(result.report, status, result=result, warnings=warnings)
-        paths = rundir.finish(result.output, summary, store)
+    try:
+        job = run_job(options, fileset, args.output, overwrite=args.overwrite, resume=args.resume)
+    except RunInterrupted as stopped:
+        print(f"pairhunt run: {stopped}; --resume finishes the run", file=sys.stderr)
+        return stopped.exit_code
+    result = job.result
     print_cutflow(result.output["cutflow"])
     for filename, reason in result.report.skipped.items():
         print(f"skipped {filename}: {reason}", file=sys.stderr)
     for chunk in result.report.failed_chunks:
         print(f"failed {chunk['file']} entries {chunk['entry_start']}-{chunk['entry_stop']}: {chunk['error']}", file=sys.stderr)
-    for warning in warnings:
+    for warning in job.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"{summary['events']} events in {result.seconds:.1f} s; wrote {', '.join(str(p) for p in paths.values())}")
+    print(f"{job.summary['events']} events in {result.seconds:.1f} s; wrote {', '.join(str(p) for p in job.paths.values())}")
     return 0
 
 
