@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from pairhunt.baselines import Chi2
-from pairhunt.evaluate import best_correct, canonical, markdown_table, reconstructable, summarise
+from pairhunt.evaluate import markdown_table, summarise
+from pairhunt.slot_matching import best_correct, canonical, reconstructable
 from pairhunt.topology import load_topology
 from pairhunt.train.data import from_spanet_h5
 from pairhunt.train.model import ModelConfig

@@ -35,7 +35,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from pairhunt.evaluate import best_correct, canonical, markdown_table, reconstructable, summarise
+from pairhunt.evaluate import markdown_table, summarise
+from pairhunt.slot_matching import best_correct, canonical, reconstructable
 from pairhunt.topology import load_topology
 from pairhunt.train.data import from_nanoaod
 

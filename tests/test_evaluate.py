@@ -12,15 +12,8 @@ import uproot
 
 from pairhunt.cli import main
 from pairhunt.errors import PairhuntError
-from pairhunt.evaluate import (
-    best_correct,
-    canonical,
-    evaluate_run,
-    join_keys,
-    label_slots,
-    parent_permutations,
-    reconstructable,
-)
+from pairhunt.evaluate import evaluate_run, join_keys, label_slots
+from pairhunt.slot_matching import best_correct, canonical, parent_permutations, reconstructable
 from pairhunt.topology import load_topology
 
 TTBAR = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]  # (parent, slot) of jets 0..5

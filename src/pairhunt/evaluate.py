@@ -20,7 +20,6 @@ blind to the labelling symmetries of the topology.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from pathlib import Path
@@ -33,6 +32,7 @@ from pairhunt.errors import PairhuntError
 from pairhunt.event_table import KEYS
 from pairhunt.gen_truth import read_labels, truth_branches, truth_requirement
 from pairhunt.runner import load_fileset
+from pairhunt.slot_matching import best_correct, canonical, reconstructable
 from pairhunt.topology import Selection, Topology, load_topology, topology_from_dict
 
 CATEGORIES = ("all", "complete")
@@ -212,47 +212,6 @@ def label_slots(parent: ak.Array, product: ak.Array, topology: Topology, what: s
     slots[where] = jet[used]
     slots[claims > 1] = CONFLICT
     return slots
-
-
-def canonical(slots: np.ndarray, topology: Topology) -> np.ndarray:
-    """Jets sorted within each product symmetry group, so equal-up-to-symmetry means equal."""
-    out = slots.copy()
-    for i, name in enumerate(topology.parents):
-        for group in topology.symmetric_products(name):
-            out[:, i, list(group)] = np.sort(out[:, i, list(group)], axis=1)
-    return out
-
-
-def parent_permutations(topology: Topology) -> np.ndarray:
-    """Every parent relabelling the topology allows, as rows of parent indices (identity first)."""
-    index = {name: i for i, name in enumerate(topology.parents)}
-    groups = [[index[name] for name in group] for group in topology.parent_symmetries]
-    rows = []
-    for choice in itertools.product(*(itertools.permutations(g) for g in groups)):
-        row = np.arange(topology.n_parents)
-        for group, image in zip(groups, choice):
-            row[group] = image
-        rows.append(row)
-    return np.unique(np.array(rows).reshape(-1, topology.n_parents), axis=0)
-
-
-def reconstructable(truth: np.ndarray, topology: Topology) -> np.ndarray:
-    """``[events, parents]``: every product slot of the parent is matched to a jet."""
-    n_products = np.array([len(topology.products[name]) for name in topology.parents])
-    real = np.arange(topology.max_products)[None, :] < n_products[:, None]
-    return ((truth >= 0) | ~real).all(axis=2)
-
-
-def best_correct(predicted: np.ndarray, truth: np.ndarray, recon: np.ndarray, topology: Topology) -> np.ndarray:
-    """Correct reconstructable parents per event under its best allowed parent permutation.
-
-    ``predicted`` and ``truth`` are canonical slot tables.
-    """
-    best = np.zeros(len(truth), dtype=np.int64)
-    for perm in parent_permutations(topology):
-        same = (predicted[:, perm] == truth).all(axis=2) & recon
-        best = np.maximum(best, same.sum(axis=1))
-    return best
 
 
 # --- summary -----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from pairhunt.contract import DETECTION_LOGITS, assignment_output
-from pairhunt.evaluate import parent_permutations, reconstructable
+from pairhunt.slot_matching import parent_permutations, reconstructable
 from pairhunt.topology import Topology
 
 

@@ -23,7 +23,7 @@ from pairhunt.contract import (
 )
 from pairhunt.decoding import decode_greedy
 from pairhunt.errors import PairhuntError
-from pairhunt.evaluate import best_correct, canonical, reconstructable
+from pairhunt.slot_matching import best_correct, canonical, reconstructable
 from pairhunt.topology import Topology, topology_from_dict
 from pairhunt.train.abc_ensemble import member_dirs
 from pairhunt.train.data import TrainingData
