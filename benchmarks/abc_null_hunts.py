@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pairhunt.abc_assignment import AbcAssignment
+from pairhunt.assign.abc import AbcAssignment
 from pairhunt.bumphunt import Spectrum, bump_hunt
 from pairhunt.errors import PairhuntError
 from pairhunt.topology import load_topology

@@ -58,9 +58,9 @@ import onnxruntime
 import torch
 import uproot
 
-from pairhunt.abc_assignment import AbcAssignment
-from pairhunt.assignment import JetAssignment
-from pairhunt.baselines import MassAsymmetry
+from pairhunt.assign.abc import AbcAssignment
+from pairhunt.assign.base import JetAssignment
+from pairhunt.assign.baselines import MassAsymmetry
 from pairhunt.candidates import build_candidates
 from pairhunt.cutflow import Cutflow
 from pairhunt.inputs import JetInputs, select_jets

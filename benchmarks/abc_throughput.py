@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from pairhunt.methods import make_method
+from pairhunt.assign.registry import make_method
 from pairhunt.processors import PairProcessor
 from pairhunt.runner import normalise_files, run_fileset
 from pairhunt.topology import load_topology

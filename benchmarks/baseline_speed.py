@@ -23,8 +23,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from pairhunt.baselines import Chi2, MassAsymmetry
-from pairhunt.combinatorics import count_assignments
+from pairhunt.assign.baselines import Chi2, MassAsymmetry
+from pairhunt.assign.combinatorics import count_assignments
 from pairhunt.cutflow import Cutflow
 from pairhunt.inputs import select_jets
 from pairhunt.topology import load_topology

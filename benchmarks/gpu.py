@@ -49,10 +49,10 @@ import uproot
 
 from pairhunt.contract import JETS_INPUT, MASK_INPUT, assignment_output
 from pairhunt.cutflow import Cutflow
-from pairhunt.decoding import decode_greedy
+from pairhunt.assign.decoding import decode_greedy
 from pairhunt.generate.nanoaod import NanoAODWriter
 from pairhunt.inputs import select_jets
-from pairhunt.onnx_assignment import CUDA, create_session, read_contract, resolve_model_path
+from pairhunt.assign.onnx import CUDA, create_session, read_contract, resolve_model_path
 from pairhunt.topology import load_topology
 
 

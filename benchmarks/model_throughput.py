@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from pairhunt.cutflow import Cutflow
-from pairhunt.decoding import decode_greedy
+from pairhunt.assign.decoding import decode_greedy
 from pairhunt.inputs import select_jets
-from pairhunt.methods import make_method
-from pairhunt.onnx_assignment import cached_session
+from pairhunt.assign.registry import make_method
+from pairhunt.assign.onnx import cached_session
 from pairhunt.processors import PairProcessor
 from pairhunt.runner import normalise_files, run_fileset
 from pairhunt.topology import load_topology
@@ -80,7 +80,7 @@ def model_only(model_path: Path, events, run_dir: str | None) -> list[dict]:
 
 
 def session_features(model_path: Path) -> list[str]:
-    from pairhunt.onnx_assignment import read_contract
+    from pairhunt.assign.onnx import read_contract
 
     return read_contract(model_path).features
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from gpu import tile  # benchmarks/gpu.py: a large file from copies of a small one
 
-from pairhunt.combinatorics import count_assignments
+from pairhunt.assign.combinatorics import count_assignments
 from pairhunt.generate import Request, generate, make_sample
-from pairhunt.methods import make_method
+from pairhunt.assign.registry import make_method
 from pairhunt.processors import PairProcessor
 from pairhunt.runner import normalise_files, run_fileset
 from pairhunt.topology import load_topology

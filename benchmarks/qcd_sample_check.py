@@ -21,7 +21,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from pairhunt.baselines import MassAsymmetry
+from pairhunt.assign.baselines import MassAsymmetry
 from pairhunt.candidates import build_candidates
 from pairhunt.cutflow import Cutflow
 from pairhunt.inputs import select_jets

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pairhunt.baselines import Chi2
+from pairhunt.assign.baselines import Chi2
 from pairhunt.evaluate import markdown_table, summarise
 from pairhunt.slot_matching import best_correct, canonical, reconstructable
 from pairhunt.topology import load_topology

@@ -20,7 +20,7 @@ import numpy as np
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
 
-from pairhunt.assignment import AssignmentMethod
+from pairhunt.assign.base import AssignmentMethod
 from pairhunt.candidates import build_candidates
 from pairhunt.chunks import describe
 from pairhunt.cutflow import Cutflow

@@ -8,10 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="needs the 'train' extra")
 
-from pairhunt.abc_assignment import AbcAssignment, hard_assignment  # noqa: E402
+from pairhunt.assign.abc import AbcAssignment, hard_assignment  # noqa: E402
 from pairhunt.errors import PairhuntError  # noqa: E402
-from pairhunt.methods import make_method  # noqa: E402
-from pairhunt.onnx_assignment import OnnxAssignment  # noqa: E402
+from pairhunt.assign.registry import make_method  # noqa: E402
+from pairhunt.assign.onnx import OnnxAssignment  # noqa: E402
 from pairhunt.processors import PairProcessor  # noqa: E402
 from pairhunt.runner import normalise_files, run_fileset  # noqa: E402
 from pairhunt.topology import load_topology  # noqa: E402

@@ -6,10 +6,10 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from pairhunt.assignment import JetAssignment
-from pairhunt.baselines import Chi2, MassAsymmetry
+from pairhunt.assign.base import JetAssignment
+from pairhunt.assign.baselines import Chi2, MassAsymmetry
 from pairhunt.candidates import build_candidates
-from pairhunt.combinatorics import count_assignments
+from pairhunt.assign.combinatorics import count_assignments
 from pairhunt.cutflow import Cutflow
 from pairhunt.inputs import select_jets
 from pairhunt.topology import load_topology

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pairhunt.decoding import canonical_tuples, decode_greedy, decode_top_k, tuple_table
+from pairhunt.assign.decoding import canonical_tuples, decode_greedy, decode_top_k, tuple_table
 
 
 def numpy_greedy(scores: list[np.ndarray], mask: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import faults
 from faults import KillOnce, flip_basket, toy_events, truncate, write_baskets
 from pairhunt.cli import main
 from pairhunt.errors import OutputError
-from pairhunt.methods import make_method
+from pairhunt.assign.registry import make_method
 from pairhunt.processors import PairProcessor
 from pairhunt.runner import PartialRun, normalise_files, run_fileset
 from pairhunt.store import ChunkStore

@@ -32,9 +32,9 @@ from pairhunt.cutflow import Cutflow  # noqa: E402
 from pairhunt.errors import PairhuntError  # noqa: E402
 from pairhunt.generate.nanoaod import NanoAODWriter  # noqa: E402
 from pairhunt.inputs import select_jets  # noqa: E402
-from pairhunt.methods import make_method  # noqa: E402
+from pairhunt.assign.registry import make_method  # noqa: E402
 from pairhunt.model_set import load_model_set  # noqa: E402
-from pairhunt.onnx_assignment import CPU, create_session  # noqa: E402
+from pairhunt.assign.onnx import CPU, create_session  # noqa: E402
 from pairhunt.topology import load_topology  # noqa: E402
 from pairhunt.train.data import from_nanoaod, from_spanet_h5  # noqa: E402
 from pairhunt.train.export import export_run  # noqa: E402
@@ -159,7 +159,7 @@ def _without_outputs(dropped: set[str], path) -> None:
     import onnx
 
     from pairhunt.contract import METADATA_KEY, ModelContract
-    from pairhunt.onnx_assignment import resolve_model_path
+    from pairhunt.assign.onnx import resolve_model_path
 
     model = onnx.load(str(resolve_model_path("ttbar_allhad")))
     kept = [o for o in model.graph.output if o.name not in dropped]
@@ -173,7 +173,7 @@ def _without_outputs(dropped: set[str], path) -> None:
 
 def test_detection_cut_needs_a_model_with_detection_outputs(generated, tmp_path, capsys):
     from pairhunt.contract import DETECTION_LOGITS, detection_output
-    from pairhunt.onnx_assignment import resolve_model_path
+    from pairhunt.assign.onnx import resolve_model_path
 
     topology = load_topology("ttbar_allhad")
     per_parent = {detection_output(p) for p in topology.parents}

@@ -14,7 +14,7 @@ from pairhunt.cutflow import Cutflow
 from pairhunt.errors import PairhuntError
 from pairhunt.inputs import select_jets
 from pairhunt.ml import OnnxWrapper
-from pairhunt.onnx_assignment import CPU, resolve_model_path
+from pairhunt.assign.onnx import CPU, resolve_model_path
 
 
 @pytest.fixture(scope="module")

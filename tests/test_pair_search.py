@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pairhunt.baselines import Chi2, MassAsymmetry
-from pairhunt.combinatorics import pair_tables
+from pairhunt.assign.baselines import Chi2, MassAsymmetry
+from pairhunt.assign.combinatorics import pair_tables
 from pairhunt.inputs import JetInputs
 from pairhunt.topology import load_topology
 

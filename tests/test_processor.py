@@ -14,7 +14,7 @@ import uproot
 from pairhunt.cli import main
 from pairhunt.errors import PairhuntError
 from pairhunt.generate.nanoaod import NanoAODWriter
-from pairhunt.methods import make_method
+from pairhunt.assign.registry import make_method
 from pairhunt.processors import PairProcessor
 from pairhunt.processors.pair_processor import warm_up_once
 from pairhunt.runner import load_fileset, normalise_files, run_fileset

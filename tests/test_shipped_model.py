@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from pairhunt.cli import main
-from pairhunt.methods import make_method
-from pairhunt.onnx_assignment import resolve_model_path
+from pairhunt.assign.registry import make_method
+from pairhunt.assign.onnx import resolve_model_path
 from pairhunt.topology import load_topology
 
 

@@ -12,12 +12,12 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="needs the 'train' extra")
 
-from pairhunt.decoding import decode_greedy  # noqa: E402
+from pairhunt.assign.decoding import decode_greedy  # noqa: E402
 from pairhunt.cutflow import Cutflow  # noqa: E402
 from pairhunt.errors import PairhuntError  # noqa: E402
 from pairhunt.inputs import event_level_features, select_jets  # noqa: E402
-from pairhunt.methods import make_method  # noqa: E402
-from pairhunt.onnx_assignment import CPU, CUDA, OnnxAssignment, create_session, select_providers  # noqa: E402
+from pairhunt.assign.registry import make_method  # noqa: E402
+from pairhunt.assign.onnx import CPU, CUDA, OnnxAssignment, create_session, select_providers  # noqa: E402
 from pairhunt.processors import PairProcessor  # noqa: E402
 from pairhunt.runner import normalise_files, run_fileset  # noqa: E402
 from pairhunt.topology import Feature, Input, load_topology  # noqa: E402
@@ -193,7 +193,7 @@ def test_provider_selection():
 def test_listed_but_unusable_cuda_falls_back_to_cpu_with_a_log_line(exported, monkeypatch, caplog):
     _, path = exported
     monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
-    with caplog.at_level(logging.WARNING, logger="pairhunt.onnx_assignment"), pytest.warns(UserWarning):
+    with caplog.at_level(logging.WARNING, logger="pairhunt.assign.onnx"), pytest.warns(UserWarning):
         session = create_session(path, threads=1, device="auto")
     assert session.get_providers() == [CPU]
     assert "could not use it" in caplog.text

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import vector
 
-from pairhunt.assignment import JetAssignment
+from pairhunt.assign.base import JetAssignment
 from pairhunt.inputs import JetInputs
 
 

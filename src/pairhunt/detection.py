@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pairhunt.assignment import JetAssignment
+from pairhunt.assign.base import JetAssignment
 from pairhunt.candidates import Candidates
 from pairhunt.contract import detection_output
 from pairhunt.cutflow import Cutflow

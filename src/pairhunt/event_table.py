@@ -18,7 +18,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from pairhunt.assignment import JetAssignment
+from pairhunt.assign.base import JetAssignment
 from pairhunt.atomic import atomic_path
 from pairhunt.candidates import Candidates
 from pairhunt.contract import detection_output

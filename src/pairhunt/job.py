@@ -111,8 +111,8 @@ class Job:
 
 def make_processor_methods(options: JobOptions) -> list:
     """The assignment methods of the job, refusing options no method can use."""
-    from pairhunt.methods import make_method
-    from pairhunt.onnx_assignment import OnnxAssignment, select_providers
+    from pairhunt.assign.registry import make_method
+    from pairhunt.assign.onnx import OnnxAssignment, select_providers
 
     session = {"threads": options.onnx_threads, "device": options.device, "tf32": options.tf32, "batch_size": options.onnx_batch_size}
     methods = [make_method(n, detection_cut=options.detection_cut, top_k=options.top_k, **session) for n in options.methods]

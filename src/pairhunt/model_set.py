@@ -48,7 +48,7 @@ class ModelSet:
 
 def load_model_set(path: Path) -> ModelSet:
     """The model at ``path``: an ONNX file, or a directory holding the fold models of one training."""
-    from pairhunt.onnx_assignment import read_contract
+    from pairhunt.assign.onnx import read_contract
 
     if path.is_file():
         contract = read_contract(path)

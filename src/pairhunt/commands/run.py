@@ -11,7 +11,7 @@ from pairhunt.commands.display import print_cutflow
 def execute(args: argparse.Namespace) -> int:
     from pairhunt.interrupt import RunInterrupted
     from pairhunt.job import JobOptions, run_job
-    from pairhunt.methods import DEFAULT_METHODS
+    from pairhunt.assign.registry import DEFAULT_METHODS
     from pairhunt.runner import load_fileset
     from pairhunt.topology import load_topology
 
@@ -55,7 +55,7 @@ def execute(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     from pairhunt.executors import EXECUTORS
-    from pairhunt.onnx_assignment import DEVICES
+    from pairhunt.assign.onnx import DEVICES
 
     parser = subparsers.add_parser(
         "run",

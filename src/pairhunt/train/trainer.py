@@ -21,7 +21,7 @@ from pairhunt.contract import (
     classification_output,
     regression_output,
 )
-from pairhunt.decoding import decode_greedy
+from pairhunt.assign.decoding import decode_greedy
 from pairhunt.errors import PairhuntError
 from pairhunt.slot_matching import best_correct, canonical, reconstructable
 from pairhunt.topology import Topology, topology_from_dict

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pairhunt.assignment import JetAssignment
+from pairhunt.assign.base import JetAssignment
 from pairhunt.contract import (
     DETECTION_LOGITS, GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, METADATA_KEY, ModelContract, assignment_output, detection_output,
 )
-from pairhunt.decoding import decode_greedy, decode_top_k
+from pairhunt.assign.decoding import decode_greedy, decode_top_k
 from pairhunt.errors import PairhuntError
 from pairhunt.inputs import JetInputs
 from pairhunt.model_set import ModelSet, load_model_set

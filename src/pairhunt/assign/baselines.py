@@ -5,8 +5,8 @@
 - :class:`MassAsymmetry`: two identical parents, minimise |m1 - m2| / (m1 + m2).
 
 Both look at every joint assignment of the leading N jets (tables from
-:mod:`pairhunt.combinatorics`): per-parent quantities are computed once per tuple, then the
-best disjoint pair is found by the pruned, compiled searches of :mod:`pairhunt.pair_search`,
+:mod:`pairhunt.assign.combinatorics`): per-parent quantities are computed once per tuple, then the
+best disjoint pair is found by the pruned, compiled searches of :mod:`pairhunt.assign.pair_search`,
 which return exactly what a full scan of every pair would.
 """
 
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pairhunt.assignment import JetAssignment
-from pairhunt.combinatorics import pair_tables
+from pairhunt.assign.base import JetAssignment
+from pairhunt.assign.combinatorics import pair_tables
 from pairhunt.errors import PairhuntError
 from pairhunt.inputs import JetInputs
-from pairhunt import pair_search
-from pairhunt.pair_search import asymmetry_pairs, chi2_pairs
+from pairhunt.assign import pair_search
+from pairhunt.assign.pair_search import asymmetry_pairs, chi2_pairs
 from pairhunt.topology import Topology
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pairhunt.assignment import AssignmentMethod
-from pairhunt.baselines import Chi2, MassAsymmetry
+from pairhunt.assign.base import AssignmentMethod
+from pairhunt.assign.baselines import Chi2, MassAsymmetry
 from pairhunt.errors import PairhuntError
 
 BASELINES = {
@@ -50,12 +50,12 @@ def onnx_method(
     """The method for an exported model (or k-fold model set), chosen by the model kind in its contract.
 
     ``threads``, ``device``, ``tf32`` and ``batch_size`` set up its onnxruntime sessions
-    (:class:`pairhunt.onnx_assignment.OnnxModel`); ``detection_cut`` and ``top_k`` apply to
-    SPA-NET models only (:mod:`pairhunt.detection`, :func:`pairhunt.decoding.decode_top_k`).
+    (:class:`pairhunt.assign.onnx.OnnxModel`); ``detection_cut`` and ``top_k`` apply to
+    SPA-NET models only (:mod:`pairhunt.detection`, :func:`pairhunt.assign.decoding.decode_top_k`).
     """
-    from pairhunt.abc_assignment import AbcAssignment
+    from pairhunt.assign.abc import AbcAssignment
     from pairhunt.model_set import load_model_set
-    from pairhunt.onnx_assignment import OnnxAssignment, resolve_model_path
+    from pairhunt.assign.onnx import OnnxAssignment, resolve_model_path
 
     path = resolve_model_path(model)
     try:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pairhunt.assignment import JetAssignment
+from pairhunt.assign.base import JetAssignment
 from pairhunt.contract import ANOMALY_SCORE, ANOMALY_SCORE_DECORRELATED, CATEGORY_PROBABILITIES
 from pairhunt.inputs import JetInputs
-from pairhunt.onnx_assignment import OnnxModel
+from pairhunt.assign.onnx import OnnxModel
 from pairhunt.topology import Topology
 
 PARENT_CATEGORIES = 2  # categories 0 and 1 are the parents; the last is ISR
