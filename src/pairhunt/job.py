@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pairhunt.accounting import FileReport, dataset_warnings
+from pairhunt.assign.base import AssignmentMethod
 from pairhunt.errors import PairhuntError
 from pairhunt.interrupt import Interrupted, RunInterrupted, interruptible
 from pairhunt.rundir import RunDirectory
@@ -109,12 +110,15 @@ class Job:
     warnings: list[str] = field(default_factory=list)
 
 
-def make_processor_methods(options: JobOptions) -> list:
+def assignment_methods(options: JobOptions) -> list[AssignmentMethod]:
     """The assignment methods of the job, refusing options no method can use."""
-    from pairhunt.assign.registry import make_method
     from pairhunt.assign.onnx import OnnxAssignment, select_providers
+    from pairhunt.assign.registry import make_method
 
-    session = {"threads": options.onnx_threads, "device": options.device, "tf32": options.tf32, "batch_size": options.onnx_batch_size}
+    session = {
+        "threads": options.onnx_threads, "device": options.device, "tf32": options.tf32,
+        "batch_size": options.onnx_batch_size,
+    }
     methods = [make_method(n, detection_cut=options.detection_cut, top_k=options.top_k, **session) for n in options.methods]
     if options.device == "cuda":  # refused here, in one line, rather than by every worker
         import onnxruntime
@@ -134,7 +138,7 @@ def run_job(options: JobOptions, fileset: dict, output: str | Path, overwrite: b
     """
     from pairhunt.processors import PairProcessor
 
-    methods = make_processor_methods(options)
+    methods = assignment_methods(options)
     rundir = RunDirectory(output)
     store = rundir.prepare(options.config(fileset), overwrite=overwrite, resume=resume)
     proc = PairProcessor(options.topology, methods, output_dir=rundir.staging if options.events else None)

@@ -186,8 +186,9 @@ class MassCalibration(nn.Module):
     centre the first table holds. Above the last centre, where a heavy signal sits and the
     background has few events, the background score keeps rising with mass (on QCD roughly as a
     power of it, the tail more slowly than the median), so each quantile of the last table is
-    scaled by ``(mass / last centre) ** power``, one power per quantile fitted on the upper bins. A cut at x then keeps a fraction 1 - x of the background at every
-    mass. Empty tables (before calibration) give NaN.
+    scaled by ``(mass / last centre) ** power``, one power per quantile fitted on the upper
+    bins. A cut at x then keeps a fraction 1 - x of the background at every mass. Empty tables
+    (before calibration) give NaN.
     """
 
     def __init__(self, bins: int = 1, points: int = 1):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pairhunt.assign.decoding import decode_greedy
 from pairhunt.contract import (
     GLOBALS_INPUT,
     JETS_INPUT,
@@ -21,7 +22,6 @@ from pairhunt.contract import (
     classification_output,
     regression_output,
 )
-from pairhunt.assign.decoding import decode_greedy
 from pairhunt.errors import PairhuntError
 from pairhunt.slot_matching import best_correct, canonical, reconstructable
 from pairhunt.topology import Topology, topology_from_dict
