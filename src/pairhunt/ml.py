@@ -34,10 +34,10 @@ import awkward as ak
 import numpy as np
 from coffea.ml_tools.helper import nonserializable_attribute, numpy_call_wrapper
 
+from pairhunt.assign.onnx import BATCH_SIZES, create_session, read_contract, resolve_model_path
 from pairhunt.contract import GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, ModelContract, global_feature_definitions
 from pairhunt.errors import PairhuntError
 from pairhunt.inputs import apply_transform, event_level_feature, first_branch
-from pairhunt.assign.onnx import BATCH_SIZES, create_session, read_contract, resolve_model_path
 
 
 class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):

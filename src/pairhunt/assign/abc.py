@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from pairhunt.assign.base import JetAssignment
+from pairhunt.assign.onnx import OnnxModel
 from pairhunt.contract import ANOMALY_SCORE, ANOMALY_SCORE_DECORRELATED, CATEGORY_PROBABILITIES
 from pairhunt.inputs import JetInputs
-from pairhunt.assign.onnx import OnnxModel
 from pairhunt.topology import Topology
 
 PARENT_CATEGORIES = 2  # categories 0 and 1 are the parents; the last is ISR

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pairhunt.assign import pair_search
 from pairhunt.assign.base import JetAssignment
 from pairhunt.assign.combinatorics import pair_tables
+from pairhunt.assign.pair_search import asymmetry_pairs, chi2_pairs
 from pairhunt.errors import PairhuntError
 from pairhunt.inputs import JetInputs
-from pairhunt.assign import pair_search
-from pairhunt.assign.pair_search import asymmetry_pairs, chi2_pairs
 from pairhunt.topology import Topology
 
 

@@ -54,8 +54,8 @@ def onnx_method(
     SPA-NET models only (:mod:`pairhunt.detection`, :func:`pairhunt.assign.decoding.decode_top_k`).
     """
     from pairhunt.assign.abc import AbcAssignment
-    from pairhunt.model_set import load_model_set
     from pairhunt.assign.onnx import OnnxAssignment, resolve_model_path
+    from pairhunt.model_set import load_model_set
 
     path = resolve_model_path(model)
     try:

@@ -9,9 +9,9 @@ from pairhunt.commands.display import print_cutflow
 
 
 def execute(args: argparse.Namespace) -> int:
+    from pairhunt.assign.registry import DEFAULT_METHODS
     from pairhunt.interrupt import RunInterrupted
     from pairhunt.job import JobOptions, run_job
-    from pairhunt.assign.registry import DEFAULT_METHODS
     from pairhunt.runner import load_fileset
     from pairhunt.topology import load_topology
 
@@ -54,8 +54,8 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from pairhunt.executors import EXECUTORS
     from pairhunt.assign.onnx import DEVICES
+    from pairhunt.executors import EXECUTORS
 
     parser = subparsers.add_parser(
         "run",
