@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pairhunt.contract import JETS_INPUT, MASK_INPUT
 from pairhunt.cutflow import Cutflow
 from pairhunt.assign.decoding import decode_greedy
 from pairhunt.inputs import select_jets
@@ -64,8 +65,8 @@ def model_only(model_path: Path, events, run_dir: str | None) -> list[dict]:
         jets, mask = padded_batch(events.feature_matrix(session_features(model_path)), events.mask, n)
         row = {"jets": n}
         batches = [slice(s, s + 1024) for s in range(0, len(jets), 1024)]
-        row["onnxruntime_events_per_s"] = round(rate(lambda: [session.run(None, {"jets": jets[b], "mask": mask[b]}) for b in batches], len(jets)))
-        outputs = [session.run(None, {"jets": jets[b], "mask": mask[b]}) for b in batches]
+        row["onnxruntime_events_per_s"] = round(rate(lambda: [session.run(None, {JETS_INPUT: jets[b], MASK_INPUT: mask[b]}) for b in batches], len(jets)))
+        outputs = [session.run(None, {JETS_INPUT: jets[b], MASK_INPUT: mask[b]}) for b in batches]
         scores = [np.concatenate([o[p] for o in outputs]) for p in range(2)]
         row["decode_events_per_s"] = round(rate(lambda: decode_greedy(scores, mask), len(jets)))
         if torch_model is not None:
@@ -92,7 +93,7 @@ def bare_session_seconds(events, topology, model_path: Path) -> float:
     inputs, _ = select_jets(events, topology.jets, Cutflow(np.ones(len(events))), features)
     x, mask = inputs.feature_matrix(features), inputs.mask
     batches = [slice(s, s + 1024) for s in range(0, len(x), 1024)]
-    return len(x) / rate(lambda: [session.run(None, {"jets": x[b], "mask": mask[b]}) for b in batches], len(x))
+    return len(x) / rate(lambda: [session.run(None, {JETS_INPUT: x[b], MASK_INPUT: mask[b]}) for b in batches], len(x))
 
 
 def end_to_end(sample: Path, model_path: Path, events) -> list[dict]:

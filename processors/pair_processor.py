@@ -26,8 +26,9 @@ from pairhunt.chunks import describe
 from pairhunt.cutflow import Cutflow
 from pairhunt.detection import histogrammed
 from pairhunt.errors import OutputError, PairhuntError
-from pairhunt.event_table import EventTable
-from pairhunt.inputs import event_level_features, select_jets
+from pairhunt.event_table import KEYS, EventTable
+from pairhunt.inputs import branches_read, event_level_features, select_jets
+from pairhunt.lazy import is_lazy, process_partitions
 from pairhunt.processors.histograms import book
 from pairhunt.topology import Topology, load_topology
 
@@ -42,6 +43,9 @@ warnings.filterwarnings("ignore", message=r".*missing cross-reference.*")
 NanoAODSchema.error_missing_event_ids = False
 warnings.filterwarnings("ignore", message=r"Missing event_ids.*")
 
+
+# the per-event generator weight, 1 where a file has none
+WEIGHT_BRANCH = "genWeight"
 
 # methods already warmed up in this process (a worker runs many chunks)
 _WARMED: set[str] = set()
@@ -81,9 +85,21 @@ class PairProcessor(processor.ProcessorABC):
         """The accumulator of a run that saw no events (an empty file, say)."""
         return {"hists": book(self.topology), "cutflow": {}, "files": {}, "timing": {}}
 
+    def branches(self) -> dict[str, list[str] | None]:
+        """The NanoAOD branches :meth:`process` reads (what coffea's dask mode projects)."""
+        return branches_read(self.topology, (WEIGHT_BRANCH, *KEYS))
+
     def process(self, events) -> dict:
-        dataset = events.metadata["dataset"]
-        filename = events.metadata.get("filename", "<events>")
+        """Histograms, cutflow, file accounting and timing of a chunk of events; on coffea's
+        dask-awkward events (``mode="dask"``, ``apply_to_fileset``), the same per partition, delayed."""
+        if is_lazy(events):
+            return process_partitions(self.process_chunk, events, self.branches())
+        return self.process_chunk(events, events.metadata)
+
+    def process_chunk(self, events, metadata: dict) -> dict:
+        """The output of one chunk of concrete events (``metadata``: dataset, filename)."""
+        dataset = metadata["dataset"]
+        filename = metadata.get("filename", "<events>")
         topology = self.topology
         output = self.empty_output()
         timing: dict[str, float] = {}
@@ -92,10 +108,10 @@ class PairProcessor(processor.ProcessorABC):
             timing["warm-up"] = warm_up_seconds
         start = time.perf_counter()
 
-        weights = ak.to_numpy(events.genWeight).astype(np.float64) if "genWeight" in events.fields else np.ones(len(events))
+        weights = ak.to_numpy(events[WEIGHT_BRANCH]).astype(np.float64) if WEIGHT_BRANCH in events.fields else np.ones(len(events))
         cutflow = Cutflow(weights)
         features = sorted({f for m in self.methods for f in m.required_features(topology)})
-        jets, selected = select_jets(events, topology.jets, cutflow, features)
+        jets, selected = select_jets(events, topology.jets, cutflow, features, filename)
         jets.globals = event_level_features(events, topology.inputs, selected, filename)
         weight = weights[selected]
         timing["read+select"] = time.perf_counter() - start
@@ -121,7 +137,7 @@ class PairProcessor(processor.ProcessorABC):
             timing[f"fill:{method.name}"] = time.perf_counter() - built
 
         if table is not None:
-            output["written"] = [self._write(table, dataset, events.metadata)]
+            output["written"] = [self._write(table, dataset, metadata)]
         output["cutflow"] = {dataset: cutflow.as_dict()}
         output["files"] = {dataset: {filename: len(events)}}
         output["timing"] = timing

@@ -81,8 +81,8 @@ class KillOnce(PairProcessor):
         self.entrystart = entrystart
         self.marker = str(marker)
 
-    def process(self, events):
-        if events.metadata["entrystart"] == self.entrystart and not os.path.exists(self.marker):
+    def process_chunk(self, events, metadata: dict) -> dict:
+        if metadata["entrystart"] == self.entrystart and not os.path.exists(self.marker):
             Path(self.marker).touch()
             os.kill(os.getpid(), signal.SIGKILL)
-        return super().process(events)
+        return super().process_chunk(events, metadata)

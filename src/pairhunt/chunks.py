@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from coffea import processor
 
 from pairhunt.errors import PairhuntError
+from pairhunt.lazy import is_lazy, process_partitions, read_error
 
 if TYPE_CHECKING:
     from pairhunt.store import ChunkStore
@@ -101,14 +102,24 @@ class GuardedProcessor(processor.ProcessorABC):
         self.store = store
 
     def process(self, events) -> dict:
-        chunk = Chunk.from_metadata(events.metadata)
+        if is_lazy(events):  # coffea's dask-awkward mode: each partition is a chunk
+            return process_partitions(self.process_chunk, events, self.inner.branches())
+        return self.process_chunk(events, events.metadata)
+
+    def process_chunk(self, events, metadata: dict) -> dict:
+        """The wrapped processor's output for one chunk of concrete events, or its error."""
+        chunk = Chunk.from_metadata(metadata)
+        result = None
         try:
-            output = self.inner.process(events)
+            if len(events) != chunk.events:  # dask-awkward mode: uproot returns an unreadable partition empty
+                result = ChunkResult(chunk, error=read_error(metadata, self.inner.branches()))
+            else:
+                output = self.inner.process_chunk(events, metadata)
         except PairhuntError:
             raise
         except Exception as error:  # noqa: BLE001 - every other failure is this chunk's, reported with it
             result = ChunkResult(chunk, error=describe(error))
-        else:
+        if result is None:
             written = tuple(str(p) for p in output.pop("written", ()))
             result = ChunkResult(chunk, output=output, written=written)
         if self.store is not None:

@@ -122,6 +122,32 @@ class DaskClientExecutor(ExecutorBase):
 
 
 @contextmanager
+def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
+    """A Dask client to ``scheduler`` (an analysis facility's) or to a LocalCluster of ``workers`` processes."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        client = Client(scheduler)
+        cluster = None
+    else:
+        with workers_ignore_ctrl_c():
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,  # not a warning per task cancelled by a stop
+            )
+        client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+@contextmanager
 def executor_for(name: str, workers: int, scheduler: str | None, progress: bool) -> Iterator[ExecutorBase]:
     """The executor ``name``; for ``dask`` a client to ``scheduler`` or a LocalCluster of ``workers`` processes."""
     if name == "iterative":
@@ -129,26 +155,7 @@ def executor_for(name: str, workers: int, scheduler: str | None, progress: bool)
     elif name == "futures":
         yield PoolExecutor(workers=workers, status=progress)
     elif name == "dask":
-        from distributed import Client, LocalCluster
-
-        if scheduler:
-            client = Client(scheduler)
-            cluster = None
-        else:
-            with workers_ignore_ctrl_c():
-                cluster = LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,  # not a warning per task cancelled by a stop
-                )
-            client = Client(cluster)
-        try:
+        with dask_client(workers, scheduler) as client:
             yield DaskClientExecutor(client=client, status=progress)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
     else:
         raise PairhuntError(f"unknown executor {name!r}; choose one of {EXECUTORS}")

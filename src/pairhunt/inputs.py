@@ -18,7 +18,7 @@ from pairhunt.contract import EVENT_BRANCH
 from pairhunt.cutflow import Cutflow
 from pairhunt.errors import PairhuntError
 from pairhunt.padding import JaggedGather, padded_mask
-from pairhunt.topology import Feature, Input
+from pairhunt.topology import Feature, Input, Topology
 
 KINEMATICS = ("pt", "eta", "phi", "mass")
 
@@ -111,6 +111,18 @@ def event_level_features(events: ak.Array, inputs: Iterable[Input], selected: np
     return features
 
 
+def branches_read(topology: Topology, event_level: Iterable[str] = ()) -> dict[str, list[str] | None]:
+    """The NanoAOD branches built into inputs with ``topology``: ``{collection: fields}`` for each
+    input (kinematics of sequential ones, every branch a feature may fall back to), plus the
+    ``event_level`` branches (``None``: not a collection)."""
+    branches: dict[str, list[str] | None] = {name: None for name in event_level}
+    for input_ in topology.inputs:
+        fields = list(KINEMATICS) if input_.kind == "sequential" else []
+        fields += [branch.partition(">")[0] for feature in input_.features for branch in feature.branches]
+        branches[input_.collection] = list(dict.fromkeys((branches.get(input_.collection) or []) + fields))
+    return branches
+
+
 def apply_transform(values: np.ndarray, transform: str) -> np.ndarray:
     """The topology feature transform (log1p of non-negative values, cos, sin, none)."""
     if transform == "log1p":
@@ -153,12 +165,15 @@ def select_jets(
     input_: Input,
     cutflow: Cutflow,
     feature_names: Iterable[str] = (),
+    filename: str | None = None,
 ) -> tuple[JetInputs, np.ndarray]:
     """Select events and jets; returns the jet inputs and the event mask over ``events``.
 
-    ``feature_names`` lists the topology features to build (resolved branches, transformed).
+    ``feature_names`` lists the topology features to build (resolved branches, transformed);
+    ``filename`` names the file in errors (default: the events' coffea metadata).
     """
-    filename = events.metadata.get("filename", "<events>") if hasattr(events, "metadata") else "<events>"
+    if filename is None:
+        filename = events.metadata.get("filename", "<events>") if hasattr(events, "metadata") else "<events>"
     jets = collection_of(events, input_, filename)
     wanted = {f.name: f for f in input_.features}
     unknown = set(feature_names) - set(wanted)

@@ -29,6 +29,7 @@ class JobOptions:
     topology: Topology
     methods: Sequence[str]
     executor: str = "iterative"
+    mode: str = "runner"  # or dask-awkward (coffea's dask mode), same chunks and outputs
     workers: int = 2
     scheduler: str | None = None
     chunksize: int = 100_000
@@ -82,6 +83,7 @@ class JobOptions:
             device=self.device,
             tf32=self.tf32,
             executor=self.executor,
+            mode=self.mode,
             workers=self.workers,
             chunksize=self.chunksize,
             maxchunks=self.maxchunks,
@@ -156,6 +158,7 @@ def run_job(options: JobOptions, fileset: dict, output: str | Path, overwrite: b
                 progress=options.progress,
                 store=store,
                 allow_partial=options.allow_partial,
+                mode=options.mode,
             )
         except Interrupted as interrupt:
             report = store.report()

@@ -20,14 +20,14 @@ provider chosen like ``pairhunt run --device``, and the events go through it in 
 
 The wrapper applies the model's jet selection (pT, |η|, the leading ``keep`` by pT); event-level
 cuts (jet multiplicity, HT) are the analysis's. It is built on coffea's ``numpy_call_wrapper``
-and prepares its inputs with awkward operations only, but dask-awkward collections
-(``mode="dask"``) are refused for now: coffea packs a wrapper's outputs into one record array,
-which the differently shaped outputs of these models (``[events, 10, 10, 10]`` beside
-``[events]``) do not fit, and this project does not pin a dask-awkward that works.
+and prepares its inputs with awkward operations only. On dask-awkward collections
+(``mode="dask"``, the ``dask`` extra) it returns dask-awkward outputs, computed partition by
+partition, reading only the branches the model needs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import awkward as ak
@@ -38,6 +38,7 @@ from pairhunt.assign.onnx import BATCH_SIZES, create_session, read_contract, res
 from pairhunt.contract import GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, ModelContract, global_feature_definitions
 from pairhunt.errors import PairhuntError
 from pairhunt.inputs import apply_transform, event_level_feature, first_branch
+from pairhunt.topology import Feature
 
 
 class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
@@ -114,9 +115,13 @@ class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
     def numpy_call(self, features: np.ndarray, mask: np.ndarray, event_level: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Every output of the model, the events fed in batches."""
         names = list(self.contract.outputs)
+        if len(features) == 0:  # onnxruntime dies (SIGFPE) on an empty batch: shapes from a dummy event
+            features, mask = np.zeros((1, *features.shape[1:]), np.float32), np.ones((1, *mask.shape[1:]), bool)
+            event_level = np.zeros((1, len(self.event_level)), np.float32) if self.event_level else None
+            return {name: values[:0] for name, values in self.numpy_call(features, mask, event_level).items()}
         batch = self.batch_size or BATCH_SIZES[self.session.get_providers()[0]]
         parts: dict[str, list] = {name: [] for name in names}
-        for first in range(0, max(len(features), 1), batch):  # an empty batch gives empty outputs
+        for first in range(0, len(features), batch):
             feeds = {JETS_INPUT: features[first : first + batch], MASK_INPUT: mask[first : first + batch]}
             if self.event_level:
                 feeds[GLOBALS_INPUT] = event_level[first : first + batch]
@@ -124,5 +129,37 @@ class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
                 parts[name].append(value)
         return {name: np.concatenate(values) for name, values in parts.items()}
 
-    def _call_dask(self, *args, **kwargs):
-        raise PairhuntError("OnnxWrapper takes eager awkward arrays (mode='eager' or 'virtual'), not dask-awkward collections")
+    def _read_fields(self, collection: ak.Array, features: Iterable[Feature], kinematics: tuple[str, ...] = ()) -> ak.Array:
+        """``collection`` with only the fields the model reads (a lazy one then reads no other branch)."""
+        fields = [*kinematics, *(b.partition(">")[0] for f in features for b in f.branches)]
+        return collection[[f for f in dict.fromkeys(fields) if f in collection.fields]]
+
+    def _call_dask(self, jets, event_level=None) -> dict:
+        """Lazy collections (``mode="dask"``): the eager call per partition, on the branches the
+        model reads; ``{output name: dask-awkward array}``. coffea's generic packing would
+        broadcast ``[events]`` outputs against ``[events, 10, 10, 10]`` ones, so they are packed
+        side by side (``depth_limit=1``)."""
+        import dask_awkward as dak
+
+        inputs = [self._read_fields(jets, self.jets.features, ("pt", "eta"))]
+        if event_level is not None:
+            inputs.append(self._read_fields(event_level, self.event_level))
+        call = _PartitionCall(self)
+        packed = dak.map_partitions(call, *inputs, meta=call(*(i._meta for i in inputs)), label="pairhunt-onnx")
+        return {name: packed[name] for name in self.contract.outputs}
+
+
+class _PartitionCall:
+    """The wrapper's eager call on one partition, its outputs packed into one record array; on
+    typetracers (dask-awkward's metadata and column scouting) a length-zero call, whose output
+    is made a typetracer again."""
+
+    def __init__(self, wrapper: OnnxWrapper):
+        self.wrapper = wrapper
+
+    def __call__(self, *arrays: ak.Array) -> ak.Array:
+        lazy = any(ak.backend(a) == "typetracer" for a in arrays)
+        if lazy:
+            arrays = tuple(ak.typetracer.length_zero_if_typetracer(a) for a in arrays)
+        packed = ak.zip(self.wrapper._call_awkward(*arrays), depth_limit=1)
+        return ak.Array(packed.layout.to_typetracer(forget_length=True)) if lazy else packed

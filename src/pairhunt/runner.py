@@ -24,9 +24,12 @@ from pairhunt.accounting import FileReport
 from pairhunt.chunks import Chunk, ChunkResult, GuardedProcessor, describe
 from pairhunt.errors import PairhuntError, pairhunt_cause
 from pairhunt.executors import IterativeExecutor, WorkerLost, executor_for
+from pairhunt.lazy import run_chunks
 from pairhunt.store import ChunkStore
 
 TREE = "Events"
+# how chunks are run: coffea's processor.Runner, or its dask-awkward mode (apply_to_fileset)
+MODES = ("runner", "dask-awkward")
 
 
 def load_fileset(path: str | Path) -> dict[str, dict]:
@@ -146,8 +149,13 @@ def run_fileset(
     progress: bool = True,
     store: ChunkStore | None = None,
     allow_partial: bool = False,
+    mode: str = "runner",
 ) -> RunResult:
     """Run ``processor_instance`` over ``fileset`` (normalised, see :func:`load_fileset`).
+
+    ``mode`` ``runner`` runs coffea's ``processor.Runner``; ``dask-awkward`` runs coffea's dask
+    mode (``apply_to_fileset`` on lazy events, one partition per chunk) on the same chunks, with
+    the same outputs.
 
     With a ``store``, each chunk's result is saved as it finishes and the chunks the store holds
     as processed are not run again (resume). A worker that dies fails the chunks not finished
@@ -155,6 +163,8 @@ def run_fileset(
     """
     if chunksize < 1 or workers < 1 or (maxchunks is not None and maxchunks < 1):
         raise PairhuntError("--chunksize, --workers and --maxchunks must be positive")
+    if mode not in MODES:
+        raise PairhuntError(f"unknown mode {mode!r}; choose one of {MODES}")
     start = time.perf_counter()
     readable, report = probe(fileset, skipbadfiles)
     items = plan_chunks(readable, chunksize, maxchunks, progress)
@@ -166,7 +176,14 @@ def run_fileset(
         items = [item for item in items if Chunk.from_item(item) not in done]
     results: dict[Chunk, ChunkResult] = {}
     lost = None
-    if items:
+    if items and mode == "dask-awkward":
+        chunks = [Chunk.from_item(item) for item in items]
+        guarded = GuardedProcessor(processor_instance, store)
+        try:
+            results = run_chunks(chunks, guarded, TREE, executor, workers, scheduler, progress)
+        except Exception as error:
+            raise pairhunt_cause(error) or error
+    elif items:
         with executor_for(executor, workers, scheduler, progress) as exe:
             runner = processor.Runner(executor=exe, schema=NanoAODSchema)
             try:

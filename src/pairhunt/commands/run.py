@@ -1,4 +1,4 @@
-"""``pairhunt run``: the processor over a fileset through coffea's Runner."""
+"""``pairhunt run``: the processor over a fileset through coffea's Runner or its dask-awkward mode."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def execute(args: argparse.Namespace) -> int:
         topology=topology,
         methods=list(args.method or DEFAULT_METHODS.get(topology.name, ("chi2",))),
         executor=args.executor,
+        mode=args.mode,
         workers=args.workers,
         scheduler=args.scheduler,
         chunksize=args.chunksize,
@@ -56,13 +57,14 @@ def execute(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     from pairhunt.assign.onnx import DEVICES
     from pairhunt.executors import EXECUTORS
+    from pairhunt.runner import MODES
 
     parser = subparsers.add_parser(
         "run",
-        help="run the pairhunt processor over a fileset with coffea's Runner",
+        help="run the pairhunt processor over a fileset with coffea's Runner or dask-awkward mode",
         description=(
             "Select jets, assign them to parents with each method, and fill histograms, through "
-            "coffea's processor.Runner. Writes OUTDIR/hists/hists.coffea, OUTDIR/hists/hists.root, "
+            "coffea's processor.Runner or its dask-awkward mode (--mode). Writes OUTDIR/hists/hists.coffea, OUTDIR/hists/hists.root, "
             "per-event parquet files under OUTDIR/events/DATASET/, and OUTDIR/summary.json, last: "
             "until the run is complete everything stays in OUTDIR/.incomplete/. Every event is "
             "accounted for: a chunk that cannot be read fails the run (exit 2) unless --allow-partial."
@@ -75,6 +77,13 @@ def register(subparsers) -> None:
         "--method", action="append", help="assignment method, repeatable (default: chi2 for ttbar, mass_asymmetry for pairs)"
     )
     parser.add_argument("--executor", choices=EXECUTORS, default="iterative", help="coffea executor (default iterative)")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="runner",
+        help="runner: coffea's processor.Runner (default); dask-awkward: coffea's dask mode, apply_to_fileset on "
+        "mode='dask' events, one partition per chunk, computed on the --executor's processes (needs the 'dask' extra)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes for futures/dask (default 2)")
     parser.add_argument("--scheduler", help="address of an existing Dask scheduler (analysis facility)")
     parser.add_argument("--chunksize", type=int, default=100_000, help="events per chunk (default 100000)")
