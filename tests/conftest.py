@@ -11,6 +11,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # (sample, parameters, events): a few hundred events each, generated once per test session
 GENERATED = {
     "ttbar": ({}, 400),
+    "ttbar-semileptonic": ({}, 400),
     "gluino": ({"mass": 1000.0}, 200),
     "gluino-cascade": ({"mass": 1500.0, "mchi": 500.0}, 200),
     "qcd": ({"pthat_min": 250.0}, 200),

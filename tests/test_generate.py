@@ -32,7 +32,7 @@ def truth_mass(jets, parent: int, slots: tuple[int, ...]) -> np.ndarray:
     return ak.to_numpy(chosen[ak.num(chosen) == len(slots)].sum().mass)
 
 
-@pytest.mark.parametrize("name", ["ttbar", "gluino", "gluino-cascade", "qcd"])
+@pytest.mark.parametrize("name", ["ttbar", "ttbar-semileptonic", "gluino", "gluino-cascade", "qcd"])
 def test_opens_with_nanoaod_schema(generated, name):
     events = open_nanoaod(generated[name])
     assert len(events) > 0
@@ -67,16 +67,40 @@ def test_truth_matched_jets_peak_at_the_mass(generated, name, slots, low, high):
     assert low < np.median(masses) < high
 
 
-@pytest.mark.parametrize("name", ["ttbar", "gluino", "gluino-cascade"])
+@pytest.mark.parametrize("name", ["ttbar", "ttbar-semileptonic", "gluino", "gluino-cascade"])
 def test_truth_labels_are_exclusive(generated, name):
     jets = open_nanoaod(generated[name]).Jet
-    n_products = make_sample(name).n_products
+    n_products = np.array(make_sample(name).products_per_parent)
     labelled = jets[jets.truthParent >= 0]
-    assert ak.all(labelled.truthProduct >= 0) and ak.all(labelled.truthProduct < n_products)
+    parent = ak.to_numpy(ak.flatten(labelled.truthParent))
+    assert ak.all(labelled.truthProduct >= 0) and np.all(ak.to_numpy(ak.flatten(labelled.truthProduct)) < n_products[parent])
     assert ak.all(jets.truthProduct[jets.truthParent < 0] == -1)
     key = ak.to_numpy(ak.flatten(labelled.truthParent * 10 + labelled.truthProduct))
     event = np.repeat(np.arange(len(labelled)), ak.to_numpy(ak.num(labelled)))
     assert len(np.unique(event * 100 + key)) == len(key)  # each quark matched to one jet at most
+
+
+def test_semileptonic_ttbar_has_isolated_leptons_with_truth(generated):
+    """t -> b q q' and tbar -> b l nu: one isolated lepton (outside the jets), labelled as product
+    ``l`` (slot 1) of parent 1; the hadronic top peaks at its mass, m(b l) stays below its endpoint
+    sqrt(mt^2 - mW^2) = 153 GeV, and the neutrino is in the MET."""
+    events = open_nanoaod(generated["ttbar-semileptonic"])
+    leptons = ak.concatenate([events.Electron, events.Muon], axis=1)
+    assert np.mean(ak.num(leptons) == 1) > 0.6
+    matched = leptons[leptons.truthParent >= 0]
+    assert np.mean(ak.num(matched) == 1) > 0.6 and ak.all(ak.num(matched) <= 1)
+    assert ak.all(matched.truthParent == 1) and ak.all(matched.truthProduct == 1) and ak.all(matched.charge == -1)
+    assert np.median(truth_mass(events.Jet, 0, (0, 1, 2))) == pytest.approx(172.5, abs=20)
+
+    b = events.Jet[(events.Jet.truthParent == 1) & (events.Jet.truthProduct == 0)]
+    both = (ak.num(b) == 1) & (ak.num(matched) == 1)
+    jet, lepton = b[both][:, 0], matched[both][:, 0]
+    m_bl = np.sqrt(2 * jet.pt * lepton.pt * (np.cosh(jet.eta - lepton.eta) - np.cos(jet.phi - lepton.phi)))
+    assert len(m_bl) > 50 and np.quantile(ak.to_numpy(m_bl), 0.95) < 165  # masses neglected: a lower bound
+    d_phi = (events.Jet[both].phi - lepton.phi + np.pi) % (2 * np.pi) - np.pi
+    nearest = ak.min(np.hypot(events.Jet[both].eta - lepton.eta, d_phi), axis=1)
+    assert np.mean(ak.to_numpy(nearest) > 0.2) > 0.9  # the lepton is not inside a jet
+    assert np.median(ak.to_numpy(events.MET.pt)) > 30
 
 
 def test_qcd_events_are_weighted(generated):

@@ -25,8 +25,9 @@ def register(subparsers) -> None:
         help="generate a Pythia8 sample into a NanoAOD-like ROOT file",
         description=(
             "Pythia8 at 13 TeV -> visible particles -> anti-kT R=0.4 jets with smearing and "
-            "b-tagging -> NanoAOD-like ROOT file with truth labels (Jet_truthParent, "
-            "Jet_truthProduct). A summary is printed and written next to the file."
+            "b-tagging (and isolated electrons and muons for leptonic decays) -> NanoAOD-like ROOT "
+            "file with truth labels (Jet_truthParent, Jet_truthProduct, Electron_/Muon_truth...). "
+            "A summary is printed and written next to the file."
         ),
     )
     parser.add_argument("sample", choices=SAMPLE_NAMES, help="process to generate")

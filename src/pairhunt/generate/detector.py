@@ -1,4 +1,5 @@
-"""A simple detector: anti-kT R=0.4 jets from visible particles, energy smearing, b-tagging, MET.
+"""A simple detector: anti-kT R=0.4 jets from visible particles, energy smearing, b-tagging, MET,
+and, for samples with leptonic decays, isolated electrons and muons (kept out of the jets).
 
 Everything runs on a whole batch of events at once (FastJet's awkward interface clusters all
 events of the batch in one C++ call).
@@ -28,6 +29,13 @@ class DetectorConfig:
     jet_eta_max: float = 2.5
     btag_efficiency: float = 0.70
     mistag_rate: float = 0.01
+    lepton_pt_min: float = 10.0
+    electron_eta_max: float = 2.5
+    muon_eta_max: float = 2.4
+    electron_resolution: float = 0.02  # sigma/pT
+    muon_resolution: float = 0.01
+    isolation_cone: float = 0.3
+    isolation_max: float = 0.15  # scalar pT sum of the other visible particles in the cone / lepton pT
 
 
 def is_b_hadron(pdg: ak.Array) -> ak.Array:
@@ -53,11 +61,62 @@ def kinematics(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray):
     return pt, eta, phi, mass
 
 
-def reconstruct(prt: ak.Array, rng: np.random.Generator, config: DetectorConfig) -> dict:
-    """Jets (selected, pT-ordered) and MET of a batch of Pythia events.
+def isolated_leptons(particles: ak.Array, pdg: ak.Array, config: DetectorConfig) -> ak.Array:
+    """Which visible particles are isolated electrons or muons in the acceptance (jagged bool).
+
+    Isolation: the scalar pT sum of the other visible particles within ``isolation_cone`` is
+    below ``isolation_max`` times the lepton's pT.
+    """
+    counts = ak.to_numpy(ak.num(particles))
+    pt, eta, phi, _ = (ak.unflatten(x, counts) for x in kinematics(*(ak.to_numpy(ak.flatten(particles[c])) for c in ("px", "py", "pz", "e"))))
+    flavour = abs(pdg)
+    eta_max = ak.where(flavour == 11, config.electron_eta_max, config.muon_eta_max)
+    candidate = ((flavour == 11) | (flavour == 13)) & (pt > config.lepton_pt_min) & (abs(eta) < eta_max)
+    everything = ak.zip({"pt": pt, "eta": eta, "phi": phi, "index": ak.local_index(pt)})
+    pairs = ak.cartesian({"lepton": everything[candidate], "other": everything}, nested=True)
+    lepton, other = pairs.lepton, pairs.other
+    d_phi = (lepton.phi - other.phi + np.pi) % (2 * np.pi) - np.pi
+    near = (np.hypot(lepton.eta - other.eta, d_phi) < config.isolation_cone) & (lepton.index != other.index)
+    cone = ak.sum(ak.where(near, other.pt, 0.0), axis=2)
+    chosen = everything[candidate][cone < config.isolation_max * everything[candidate].pt].index
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    chosen_global = ak.to_numpy(ak.flatten(chosen + first))
+    return ak.unflatten(np.isin(np.arange(counts.sum()), chosen_global), counts)
+
+
+def smeared_leptons(particles: ak.Array, pdg: ak.Array, flavour: int, rng: np.random.Generator, config: DetectorConfig) -> ak.Array:
+    """NanoAOD-like Electron (``flavour`` 11) or Muon (13) records, pT-ordered, momenta smeared."""
+    chosen = abs(pdg) == flavour
+    p, ids = particles[chosen], pdg[chosen]
+    counts = ak.to_numpy(ak.num(p))
+    resolution = config.electron_resolution if flavour == 11 else config.muon_resolution
+    factor = np.clip(1.0 + resolution * rng.standard_normal(int(counts.sum())), 0.0, None)
+    px, py, pz, e = (ak.to_numpy(ak.flatten(p[c])) * factor for c in ("px", "py", "pz", "e"))
+    pt, eta, phi, mass = kinematics(px, py, pz, e)
+    flat_ids = ak.to_numpy(ak.flatten(ids)).astype(np.int32)
+    leptons = ak.unflatten(
+        ak.zip(
+            {
+                "pt": pt.astype(np.float32),
+                "eta": eta.astype(np.float32),
+                "phi": phi.astype(np.float32),
+                "mass": mass.astype(np.float32),
+                "charge": (-np.sign(flat_ids)).astype(np.int32),  # PDG: e-, mu- are positive ids
+                "pdgId": flat_ids,
+            }
+        ),
+        counts,
+    )
+    return leptons[ak.argsort(leptons.pt, axis=1, ascending=False)]
+
+
+def reconstruct(prt: ak.Array, rng: np.random.Generator, config: DetectorConfig, leptons: bool = False) -> dict:
+    """Jets (selected, pT-ordered) and MET of a batch of Pythia events; with ``leptons``, also the
+    isolated electrons and muons, which then do not enter the jets.
 
     Returns ``{"jets": record array with pt, eta, phi, mass, btag, hadronFlavour,
-    "met_pt": ..., "met_phi": ...}``.
+    "met_pt": ..., "met_phi": ...}``, with ``leptons`` also ``"electrons"`` and ``"muons"``
+    (pt, eta, phi, mass, charge, pdgId).
     """
     import fastjet  # optional dependency (extra "generate")
 
@@ -68,6 +127,16 @@ def reconstruct(prt: ak.Array, rng: np.random.Generator, config: DetectorConfig)
         in_acceptance = abs(np.arcsinh(prt.p.pz / transverse)) < PARTICLE_ETA_MAX
     visible = (prt.status > 0) & ~invisible & in_acceptance
     particles = prt.p[visible]
+    reco_leptons = {}
+    lepton_px = lepton_py = 0.0  # the measured leptons' transverse momentum, for the MET
+    if leptons:
+        pdg = prt.id[visible]
+        isolated = isolated_leptons(particles, pdg, config)
+        for name, flavour in (("electrons", 11), ("muons", 13)):
+            reco_leptons[name] = smeared_leptons(particles[isolated], pdg[isolated], flavour, rng, config)
+            lepton_px = lepton_px + ak.sum(reco_leptons[name].pt * np.cos(reco_leptons[name].phi), axis=1)
+            lepton_py = lepton_py + ak.sum(reco_leptons[name].pt * np.sin(reco_leptons[name].phi), axis=1)
+        particles = particles[~isolated]
     b_hadrons = prt.p[is_b_hadron(prt.id)]
     n_visible = ak.num(particles)
 
@@ -83,9 +152,9 @@ def reconstruct(prt: ak.Array, rng: np.random.Generator, config: DetectorConfig)
     factor = np.clip(1.0 + sigma * rng.standard_normal(len(e)), 0.0, None)
     spx, spy, spz, se = px * factor, py * factor, pz * factor, e * factor
 
-    # MET: minus the visible transverse momentum, with the jets at their smeared momenta
-    sum_px = ak.sum(particles.px, axis=1) + ak.sum(ak.unflatten(spx - px, counts), axis=1)
-    sum_py = ak.sum(particles.py, axis=1) + ak.sum(ak.unflatten(spy - py, counts), axis=1)
+    # MET: minus the visible transverse momentum, with the jets (and leptons) at their smeared momenta
+    sum_px = ak.sum(particles.px, axis=1) + ak.sum(ak.unflatten(spx - px, counts), axis=1) + lepton_px
+    sum_py = ak.sum(particles.py, axis=1) + ak.sum(ak.unflatten(spy - py, counts), axis=1) + lepton_py
     met_pt = np.hypot(ak.to_numpy(sum_px), ak.to_numpy(sum_py))
     met_phi = np.arctan2(-ak.to_numpy(sum_py), -ak.to_numpy(sum_px))
 
@@ -112,4 +181,5 @@ def reconstruct(prt: ak.Array, rng: np.random.Generator, config: DetectorConfig)
         "jets": jet,
         "met_pt": met_pt.astype(np.float32),
         "met_phi": met_phi.astype(np.float32),
+        **reco_leptons,
     }

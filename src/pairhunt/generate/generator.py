@@ -20,7 +20,7 @@ import numpy as np
 from pairhunt.atomic import atomic_path
 from pairhunt.errors import PairhuntError
 from pairhunt.generate.detector import DetectorConfig
-from pairhunt.generate.nanoaod import NanoAODWriter, build_events
+from pairhunt.generate.nanoaod import LABELLED_COLLECTIONS, NanoAODWriter, build_events
 from pairhunt.generate.samples import COMMON_SETTINGS, Sample
 
 MB_TO_PB = 1e9
@@ -128,14 +128,18 @@ def summarise(request: Request, results: list[BlockResult], seconds: float, outp
         },
     }
     if request.sample.decay is not None:
-        per_parent = request.sample.n_products
-        parent_label = np.concatenate([ak.to_numpy(ak.flatten(r.events.Jet.truthParent)) for r in results])
-        event_of_jet = np.repeat(np.arange(n_events), n_jets)
+        per_parent = np.array(request.sample.products_per_parent)
         matched = np.zeros((n_events, 2), dtype=np.int64)
-        has_parent = parent_label >= 0
-        np.add.at(matched, (event_of_jet[has_parent], parent_label[has_parent]), 1)
-        quarks = sum(r.counters["quarks"] for r in results)
-        summary["matched_quark_fraction"] = sum(r.counters["quarks_matched"] for r in results) / max(quarks, 1)
+        for collection in [c for c in LABELLED_COLLECTIONS if c in results[0].events.fields]:
+            objects = [r.events[collection] for r in results]
+            parent_label = np.concatenate([ak.to_numpy(ak.flatten(o.truthParent)) for o in objects])
+            event_of_object = np.repeat(np.arange(n_events), np.concatenate([ak.to_numpy(ak.num(o)) for o in objects]))
+            has_parent = parent_label >= 0
+            np.add.at(matched, (event_of_object[has_parent], parent_label[has_parent]), 1)
+        for kind in ("quarks", "leptons"):
+            total = sum(r.counters[kind] for r in results)
+            if total:
+                summary[f"matched_{kind[:-1]}_fraction"] = sum(r.counters[f"{kind}_matched"] for r in results) / total
         summary["fully_matched_parent_fraction"] = float((matched == per_parent).mean()) if n_events else 0.0
         summary["complete_event_fraction"] = float((matched == per_parent).all(axis=1).mean()) if n_events else 0.0
     return summary
@@ -174,7 +178,7 @@ def generate(
             for (_, size), result in zip(blocks, block_results):
                 writer.write(result.events)
                 # keep only what the summary needs, not every event of a large file
-                result.events = result.events[["Jet", "genWeight"]]
+                result.events = result.events[[f for f in result.events.fields if f in (*LABELLED_COLLECTIONS, "genWeight")]]
                 results.append(result)
                 bar.advance(task, size)
         finally:

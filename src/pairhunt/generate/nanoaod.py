@@ -5,7 +5,9 @@ Branch names follow NanoAOD (``nJet``, ``Jet_pt``, ``GenPart_genPartIdxMother``,
 opens the files with working ``events.Jet`` and ``events.GenPart.parent``. Truth labels:
 
 - ``Jet_truthParent``: index of the parent whose decay quark is matched to the jet, or -1;
-- ``Jet_truthProduct``: the quark's decay-product slot in the topology, or -1.
+- ``Jet_truthProduct``: the quark's decay-product slot in the topology, or -1;
+- ``Electron_truthParent``, ``Muon_truthParent``, ... the same for a charged lepton of a
+  leptonic decay (samples with one: ``Electron`` and ``Muon`` are written only for those).
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import uproot
 
 from pairhunt.generate.detector import DetectorConfig, kinematics, reconstruct
 from pairhunt.generate.samples import Sample
-from pairhunt.generate.truth import LABELS, FlatRecord, TreeNode, jet_labels, match_exclusive
+from pairhunt.generate.truth import LABELS, LEPTON_MATCH_DR, FlatRecord, TreeNode, jet_labels, match_exclusive
+
+# collections that carry truth labels (truthParent, truthProduct)
+LABELLED_COLLECTIONS = ("Jet", "Electron", "Muon")
 
 # NanoAOD GenPart statusFlags bits
 IS_HARD_PROCESS = 1 << 7
@@ -33,15 +38,38 @@ def _pad(array: ak.Array, width: int) -> np.ndarray:
     return ak.to_numpy(padded).astype(np.float64).reshape(len(array), width)
 
 
-def _parent_trees(record: FlatRecord, sample: Sample, n_events: int) -> list[TreeNode]:
-    """Decay trees of both parents, concatenated: parent 0's nodes first."""
+def _parent_trees(record: FlatRecord, sample: Sample, n_events: int) -> tuple[list[TreeNode], np.ndarray]:
+    """Decay trees of both parents, concatenated (parent 0's nodes first), and each node's parent."""
     parents = record.hard_parents(sample.decay.pdg, n_events)
     nodes: list[TreeNode] = []
-    for p in range(2):
-        tree = record.decay_tree(parents[:, p], sample.decay)
+    parent_of_node = []
+    for p, decay in enumerate(sample.decays):
+        tree = record.decay_tree(parents[:, p], decay)
         offset = len(nodes)
-        nodes.extend(TreeNode(n.index, n.mother + offset if n.mother >= 0 else -1, n.slot) for n in tree)
-    return nodes
+        nodes.extend(TreeNode(n.index, n.mother + offset if n.mother >= 0 else -1, n.slot, n.lepton) for n in tree)
+        parent_of_node += [p] * len(tree)
+    return nodes, np.array(parent_of_node)
+
+
+def _match_leptons(record: FlatRecord, nodes: list[TreeNode], node_index: np.ndarray, node_parent: np.ndarray, reco: dict) -> tuple[dict, int]:
+    """Electron and Muon records with their truth labels (charged leptons of the decay trees
+    matched within ``LEPTON_MATCH_DR``, by flavour, exclusively), and how many were matched."""
+    collections, n_matched = {}, 0
+    lepton_nodes = [k for k, n in enumerate(nodes) if n.lepton]
+    truth = node_index[:, lepton_nodes]
+    flavour = np.abs(record.pdg[np.maximum(truth, 0)])
+    for name, key, pdg in (("Electron", "electrons", 11), ("Muon", "muons", 13)):
+        leptons = reco[key]
+        n_leptons = ak.to_numpy(ak.num(leptons))
+        width = int(n_leptons.max(initial=0))
+        eta, phi = record.eta_phi(np.where((truth >= 0) & (flavour == pdg), truth, -1))
+        matched = match_exclusive(eta, phi, _pad(leptons.eta, width), _pad(leptons.phi, width), LEPTON_MATCH_DR)
+        n_matched += int((matched >= 0).sum())
+        slots = np.array([nodes[k].slot for k in lepton_nodes])
+        for field, labels in zip(LABELS, jet_labels(matched, node_parent[lepton_nodes], slots, n_leptons)):
+            leptons = ak.with_field(leptons, labels, field)
+        collections[name] = leptons
+    return collections, n_matched
 
 
 def _gen_particles(record: FlatRecord, index: np.ndarray, mothers: np.ndarray, flags: np.ndarray) -> ak.Array:
@@ -78,24 +106,27 @@ def build_events(
     """
     n_events = len(batch)
     record = FlatRecord.from_batch(batch.prt)
-    reco = reconstruct(batch.prt, rng, detector)
+    reco = reconstruct(batch.prt, rng, detector, leptons=sample.leptons)
     jets = reco["jets"]
     n_jets = ak.to_numpy(ak.num(jets))
     n_jets_max = int(n_jets.max(initial=0))
     matched_jet = np.full((n_events, 0), -1, dtype=np.int64)  # no quarks without a decay
     quark_parent = quark_slot = np.zeros(0, dtype=np.int64)
-    stats = {"events": n_events, "truth_incomplete": 0, "quarks": 0, "quarks_matched": 0}
+    stats = {"events": n_events, "truth_incomplete": 0, "quarks": 0, "quarks_matched": 0, "leptons": 0, "leptons_matched": 0}
+    leptons: dict[str, ak.Array] = {}
 
     if sample.decay is not None:
-        nodes = _parent_trees(record, sample, n_events)
+        nodes, node_parent = _parent_trees(record, sample, n_events)
         node_index = np.stack([n.index for n in nodes], axis=1)
         complete = (node_index >= 0).all(axis=1)
-        quark_nodes = [(k, n) for k, n in enumerate(nodes) if n.slot is not None]
-        quarks = node_index[:, [k for k, _ in quark_nodes]]
-        eta, phi = record.eta_phi(np.where(complete[:, None], quarks, -1))
+        quark_nodes = [k for k, n in enumerate(nodes) if n.slot is not None and not n.lepton]
+        eta, phi = record.eta_phi(np.where(complete[:, None], node_index[:, quark_nodes], -1))
         matched_jet = match_exclusive(eta, phi, _pad(jets.eta, n_jets_max), _pad(jets.phi, n_jets_max))
-        quark_parent = np.arange(len(quark_nodes)) // (len(quark_nodes) // 2)
-        quark_slot = np.array([n.slot for _, n in quark_nodes])
+        quark_parent = node_parent[quark_nodes]
+        quark_slot = np.array([nodes[k].slot for k in quark_nodes])
+        if sample.leptons:
+            leptons, stats["leptons_matched"] = _match_leptons(record, nodes, np.where(complete[:, None], node_index, -1), node_parent, reco)
+            stats["leptons"] = int(complete.sum()) * sum(n.lepton for n in nodes)
         mothers = np.array([n.mother for n in nodes])
         flags = np.array(
             [
@@ -130,6 +161,7 @@ def build_events(
             "event": np.arange(first_event, first_event + n_events, dtype=np.uint64),
             "genWeight": gen_weight,
             "Jet": jets,
+            **leptons,
             "GenPart": _gen_particles(record, gen_index, mothers, flags),
             "MET": ak.zip({"pt": reco["met_pt"], "phi": reco["met_phi"]}),
         },

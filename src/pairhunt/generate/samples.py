@@ -25,18 +25,40 @@ COMMON_SETTINGS = (
 
 
 @dataclass(frozen=True)
+class Lepton:
+    """A charged-lepton decay product (e or mu) in product slot ``slot``; matched to Electron/Muon."""
+
+    slot: int
+
+
+@dataclass(frozen=True)
+class Invisible:
+    """A neutrino among the decay products: no slot, it is part of the MET."""
+
+
+@dataclass(frozen=True)
 class Decay:
-    """A particle (|PDG id|) and its decay products: nested ``Decay`` or an int product slot."""
+    """A particle (|PDG id|) and its decay products: nested ``Decay``, an int (quark) product
+    slot, a :class:`Lepton` or an :class:`Invisible`."""
 
     pdg: int
-    products: tuple[Decay | int, ...]
+    products: tuple[Decay | int | Lepton | Invisible, ...]
 
     def slots(self) -> list[int]:
-        """Product slots of all final quarks below this node, in tree order."""
+        """Product slots of all final quarks and leptons below this node, in tree order."""
         out: list[int] = []
         for product in self.products:
-            out.extend(product.slots() if isinstance(product, Decay) else [product])
+            if isinstance(product, Decay):
+                out.extend(product.slots())
+            elif isinstance(product, Lepton):
+                out.append(product.slot)
+            elif not isinstance(product, Invisible):
+                out.append(product)
         return out
+
+    @property
+    def has_leptons(self) -> bool:
+        return any(isinstance(p, Lepton) or (isinstance(p, Decay) and p.has_leptons) for p in self.products)
 
 
 @dataclass(frozen=True)
@@ -49,13 +71,29 @@ class Sample:
     slha: str | None = None
     weighted: bool = False
     parameters: dict[str, float] = field(default_factory=dict)
+    second_decay: Decay | None = None  # the second parent's decay where it differs (semi-leptonic ttbar)
 
     @property
-    def n_products(self) -> int:
-        return 0 if self.decay is None else len(self.decay.slots())
+    def decays(self) -> tuple[Decay, Decay]:
+        """The decay of each of the two parents (particle first, antiparticle second)."""
+        return (self.decay, self.second_decay or self.decay)
+
+    @property
+    def products_per_parent(self) -> tuple[int, int]:
+        """Decay products (quarks and charged leptons) of each parent."""
+        return (0, 0) if self.decay is None else tuple(len(d.slots()) for d in self.decays)
+
+    @property
+    def leptons(self) -> bool:
+        """Whether a parent decays to a charged lepton: the detector then reconstructs isolated leptons."""
+        return self.decay is not None and any(d.has_leptons for d in self.decays)
 
 
-SAMPLE_NAMES = ("ttbar", "gluino", "gluino-cascade", "qcd")
+SAMPLE_NAMES = ("ttbar", "ttbar-semileptonic", "gluino", "gluino-cascade", "qcd")
+
+TTBAR_PRODUCTION = ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on", f"6:m0 = {TOP_MASS}", "6:onMode = off", "6:onIfMatch = 5 24")
+# t -> b W -> b q q': slots q1, q2 from the W, b from the top
+HADRONIC_TOP = Decay(6, (Decay(24, (0, 1)), 2))
 
 
 def make_sample(
@@ -72,17 +110,18 @@ def make_sample(
     if name == "ttbar":
         return Sample(
             name="ttbar",
-            settings=(
-                "Top:gg2ttbar = on",
-                "Top:qqbar2ttbar = on",
-                f"6:m0 = {TOP_MASS}",
-                "6:onMode = off",
-                "6:onIfMatch = 5 24",
-                "24:onMode = off",
-                "24:onIfAny = 1 2 3 4 5",
-            ),
-            # slots: q1, q2 from the W; b from the top
-            decay=Decay(6, (Decay(24, (0, 1)), 2)),
+            settings=(*TTBAR_PRODUCTION, "24:onMode = off", "24:onIfAny = 1 2 3 4 5"),
+            decay=HADRONIC_TOP,
+            parameters={"top_mass": TOP_MASS},
+        )
+    if name == "ttbar-semileptonic":
+        return Sample(
+            name="ttbar-semileptonic",
+            # W+ -> q q', W- -> l nu (l = e, mu): the top decays hadronically, the antitop leptonically
+            settings=(*TTBAR_PRODUCTION, "24:onMode = off", "24:onPosIfAny = 1 2 3 4 5", "24:onNegIfAny = 11 13"),
+            decay=HADRONIC_TOP,
+            # antitop -> b W- -> b l nu: slots b, l (topology ttbar_semilep)
+            second_decay=Decay(6, (Decay(24, (Lepton(1), Invisible())), 0)),
             parameters={"top_mass": TOP_MASS},
         )
     if name == "qcd":

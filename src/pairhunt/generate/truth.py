@@ -11,9 +11,12 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
-from pairhunt.generate.samples import Decay
+from pairhunt.generate.samples import Decay, Invisible, Lepton
 
 MATCH_DR = 0.4
+LEPTON_MATCH_DR = 0.1  # a charged lepton and its reconstructed electron or muon
+CHARGED_LEPTONS = (11, 13)
+NEUTRINOS = (12, 14, 16)
 LABELS = ("truthParent", "truthProduct")  # per-jet truth fields (branches Jet_truthParent, Jet_truthProduct)
 _MAX_COPIES = 200  # recoil copies of one particle in Pythia's record are far fewer
 
@@ -24,7 +27,8 @@ class TreeNode:
 
     index: np.ndarray
     mother: int  # position of the mother node in the tree list, -1 for the root
-    slot: int | None  # decay-product slot for final quarks, None for the others
+    slot: int | None  # decay-product slot for final quarks and charged leptons, None for the others
+    lepton: bool = False  # a charged lepton (matched to Electron/Muon, not to jets)
 
 
 @dataclass(frozen=True)
@@ -109,9 +113,9 @@ class FlatRecord:
         """The nodes of ``decay`` below ``particle`` (global indices ``[n]``), parent first.
 
         Intermediate particles are their last copy (the one that decays); decay products
-        are the first copy after the decay (the daughter itself). Composite products are
-        identified by |id|, quark slots take the remaining daughters in record order.
-        Missing nodes get index ``-1``.
+        are the first copy after the decay (the daughter itself). Composite products,
+        charged leptons and neutrinos are identified by |id|, quark slots take the remaining
+        daughters in record order. Missing nodes get index ``-1``.
         """
         last = self.last_copy(particle)
         nodes = [TreeNode(last, -1, None)]
@@ -124,11 +128,13 @@ class FlatRecord:
         child_pdg = np.abs(self.pdg[np.maximum(children, 0)])
         free = valid[:, None] & np.ones(n_children, dtype=bool)
         rows = np.arange(len(children))
-        # composites first (found by id), so quark slots only see the remaining daughters
-        ordered = sorted(decay.products, key=lambda p: not isinstance(p, Decay))
+        # products found by id first, so quark slots only see the remaining daughters
+        ordered = sorted(decay.products, key=lambda p: isinstance(p, int))
         for product in ordered:
             if isinstance(product, Decay):
                 candidate = free & (child_pdg == product.pdg)
+            elif isinstance(product, (Lepton, Invisible)):
+                candidate = free & np.isin(child_pdg, CHARGED_LEPTONS if isinstance(product, Lepton) else NEUTRINOS)
             else:
                 candidate = free
             found = candidate.any(axis=1)
@@ -139,10 +145,12 @@ class FlatRecord:
                 subtree = self.decay_tree(pick, product)
                 offset = len(nodes)
                 nodes.extend(
-                    TreeNode(n.index, 0 if n.mother < 0 else n.mother + offset, n.slot) for n in subtree
+                    TreeNode(n.index, 0 if n.mother < 0 else n.mother + offset, n.slot, n.lepton) for n in subtree
                 )
+            elif isinstance(product, Lepton):
+                nodes.append(TreeNode(pick, 0, product.slot, lepton=True))
             else:
-                nodes.append(TreeNode(pick, 0, product))
+                nodes.append(TreeNode(pick, 0, None if isinstance(product, Invisible) else product))
         return nodes
 
     def eta_phi(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
