@@ -40,6 +40,10 @@ def book(topology: Topology) -> dict[str, hist.Hist]:
         .Reg(bins, start, stop, name="mass", label="Average parent mass [GeV]")
         .Reg(*SCORE_AXIS, name="score", label="Anomaly score")
         .Weight(),
+        "classification": _dataset_method()
+        .StrCat([], name="target", label="Classification head", growth=True)
+        .IntCat([], name="category", label="Most probable class", growth=True)
+        .Weight(),
         "n_jets": hist.Hist.new.StrCat([], name="dataset", label="Dataset", growth=True)
         .Integer(0, MAX_JETS_AXIS, name="n_jets", label="Selected jets per event", overflow=True)
         .Weight(),

@@ -27,7 +27,7 @@ from pairhunt.cutflow import Cutflow
 from pairhunt.detection import histogrammed
 from pairhunt.errors import OutputError, PairhuntError
 from pairhunt.event_table import KEYS, EventTable
-from pairhunt.inputs import branches_read, event_level_features, select_jets
+from pairhunt.inputs import branches_read, event_level_features, object_counts, select_jets
 from pairhunt.lazy import is_lazy, process_partitions
 from pairhunt.processors.histograms import book
 from pairhunt.topology import Topology, load_topology
@@ -118,16 +118,17 @@ class PairProcessor(processor.ProcessorABC):
 
         hists = output["hists"]
         hists["n_jets"].fill(dataset=dataset, n_jets=jets.multiplicity, weight=weight)
-        table = EventTable(events, selected, jets, topology.jets.collection) if self.output_dir else None
+        table = EventTable(events, selected, jets, object_counts(events, topology.jets)) if self.output_dir else None
         for method in self.methods:
             tick = time.perf_counter()
             assignment = method.assign(jets, topology)
             tock = time.perf_counter()
-            n_products = topology.max_products if assignment.fixed_multiplicity else None
+            n_products = topology.products_per_parent if assignment.fixed_multiplicity else None
             candidates = build_candidates(jets, assignment, topology.n_parents, n_products)
             built = time.perf_counter()
             filled = histogrammed(candidates, assignment, method.name, topology.parents, cutflow, selected)
             self._fill(hists, dataset, method.name, filled, assignment.score, weight)
+            self._fill_classifications(hists["classification"], dataset, method.name, assignment.heads, weight)
             if table is not None:
                 table.add_method(method.name, assignment, candidates, topology.parents)
             # ONNX models split their time (features, model, decode); baselines report one step
@@ -171,6 +172,16 @@ class PairProcessor(processor.ProcessorABC):
             hists["mass_score"].fill(
                 dataset=dataset, method=method, mass=average[ok_score], score=score[ok_score], weight=weight[ok_score]
             )
+
+    @staticmethod
+    def _fill_classifications(histogram, dataset, method, heads: dict[str, np.ndarray], weight) -> None:
+        """The most probable class of every classification head (events the model saw)."""
+        for target, probabilities in heads.items():
+            if probabilities.ndim != 2:  # a regression head: its values are in the per-event table
+                continue
+            seen = np.isfinite(probabilities).all(axis=1)
+            category = np.argmax(np.where(seen[:, None], probabilities, 0.0), axis=1)
+            histogram.fill(dataset=dataset, method=method, target=target, category=category[seen], weight=weight[seen])
 
     def postprocess(self, accumulator):
         return accumulator

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+import awkward as ak
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -15,7 +16,7 @@ torch = pytest.importorskip("torch", reason="needs the 'train' extra")
 from pairhunt.assign.decoding import decode_greedy  # noqa: E402
 from pairhunt.cutflow import Cutflow  # noqa: E402
 from pairhunt.errors import PairhuntError  # noqa: E402
-from pairhunt.inputs import event_level_features, select_jets  # noqa: E402
+from pairhunt.inputs import JetInputs, event_level_features, select_jets  # noqa: E402
 from pairhunt.assign.registry import make_method  # noqa: E402
 from pairhunt.assign.onnx import CPU, CUDA, OnnxAssignment, create_session, select_providers  # noqa: E402
 from pairhunt.processors import PairProcessor  # noqa: E402
@@ -249,6 +250,37 @@ def test_spanet_example_files_train_and_export(config, data, outputs, tmp_path, 
     assert outputs <= set(contract.outputs)
     method = make_method(f"spanet={tmp_path / 'model.onnx'}")
     assert set(method.required_features(topology)) == set(contract.features)  # MET included: the processor feeds it
+    if topology.regressions or topology.classifications:
+        assert_heads_reach_the_table_and_histograms(method, topology, dataset)
+
+
+def assert_heads_reach_the_table_and_histograms(method, topology, dataset):
+    """Regression values and class probabilities of the event-level heads, per event, in the
+    per-event table; the most probable class in the ``classification`` histogram."""
+    from pairhunt.event_table import EventTable
+    from pairhunt.processors.histograms import book
+
+    mask = dataset.mask
+    zeros, counts = np.zeros(mask.shape), mask.sum(axis=1)
+    index = np.where(mask, np.arange(mask.shape[1])[None, :], -1)
+    jets = JetInputs(zeros, zeros, zeros, zeros, mask, index, counts, counts)  # the heads need features, not kinematics
+    names = [f.name for f in topology.jets.features]
+    jets.features = {name: dataset.features[..., k] for k, name in enumerate(names)}
+    global_names = [f.name for i in topology.inputs if i.kind == "global" for f in i.features]
+    jets.globals = {name: dataset.global_features[:, k] for k, name in enumerate(global_names)}
+    assignment = method.assign(jets, topology)
+    regression, classification = "regression_neutrino_pz", "classification_signal"
+    assert assignment.heads[regression].shape == (len(dataset),) and np.isfinite(assignment.heads[regression]).all()
+    np.testing.assert_allclose(assignment.heads[classification].sum(axis=1), 1.0, rtol=1e-9)
+    selected = np.ones(len(dataset), dtype=bool)
+    table = EventTable(ak.Array({"event": np.arange(len(dataset))}), selected, jets, jets.counts)
+    from pairhunt.candidates import build_candidates
+
+    table.add_method("spanet", assignment, build_candidates(jets, assignment, topology.n_parents, topology.products_per_parent), topology.parents)
+    np.testing.assert_array_equal(table.columns[f"spanet_{regression}"], assignment.heads[regression])
+    histograms = book(topology)
+    PairProcessor._fill_classifications(histograms["classification"], "tth", "spanet", assignment.heads, np.ones(len(dataset)))
+    assert histograms["classification"][{"target": classification}].sum().value == len(dataset)
 
 
 def with_met(topology):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,12 +38,13 @@ class Candidates:
 
 
 def build_candidates(
-    jets: JetInputs, assignment: JetAssignment, n_parents: int, n_products: int | None = None
+    jets: JetInputs, assignment: JetAssignment, n_parents: int, n_products: int | Sequence[int] | None = None
 ) -> Candidates:
     """Sum the jets of each parent.
 
-    A parent is complete when ``n_products`` jets are assigned to it (any number >= 1 when
-    ``n_products`` is None, for methods whose parents have no fixed multiplicity).
+    A parent is complete when ``n_products`` jets (a number per parent, or one for all) are
+    assigned to it (any number >= 1 when ``n_products`` is None, for methods whose parents have
+    no fixed multiplicity).
     """
     px, py, pz, energy = jets.four_momenta()
     member = assignment.parent[:, None, :] == np.arange(n_parents)[None, :, None]  # [E, P, N]
@@ -56,5 +58,5 @@ def build_candidates(
         }
     )
     n_members = member.sum(axis=2)
-    complete = n_members >= 1 if n_products is None else n_members == n_products
+    complete = n_members >= 1 if n_products is None else n_members == np.asarray(n_products)
     return Candidates(p4=p4, complete=complete)

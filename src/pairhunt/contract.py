@@ -134,6 +134,11 @@ class ModelContract:
                 f"{source} reconstructs {dict(model.products)} but the processor's topology "
                 f"{topology.name!r} has {dict(topology.products)}"
             )
+        if model.jets.source_collections != topology.jets.source_collections:
+            raise PairhuntError(
+                f"{source} reads its objects from {list(model.jets.source_collections)} but topology "
+                f"{topology.name!r} from {list(topology.jets.source_collections)}"
+            )
         theirs = {f.name: f for f in model.jets.features}
         ours = {f.name: f for f in topology.jets.features}
         for name in self.features:

@@ -30,7 +30,7 @@ import uproot
 
 from pairhunt.errors import PairhuntError
 from pairhunt.event_table import KEYS
-from pairhunt.gen_truth import read_labels, truth_branches, truth_requirement
+from pairhunt.gen_truth import per_object, read_labels, truth_branches, truth_requirement
 from pairhunt.runner import load_fileset
 from pairhunt.slot_matching import best_correct, canonical, reconstructable
 from pairhunt.topology import Selection, Topology, load_topology, topology_from_dict
@@ -61,10 +61,9 @@ def resolve_topology(run_dir: str | Path, topology: Topology | str | None) -> To
     return topology
 
 
-def event_branches(topology: Topology) -> dict[str, str]:
-    """Field name -> branch of the keys and jets read from a truth file besides the labels."""
-    c = topology.jets.collection
-    return {**{k: k for k in KEYS}, "pt": f"{c}_pt", "eta": f"{c}_eta"}
+def event_branches(topology: Topology) -> list[str]:
+    """The keys and the objects' pt and eta, read from a truth file besides the labels."""
+    return [*KEYS, *(f"{c}_{k}" for c in topology.jets.source_collections for k in ("pt", "eta"))]
 
 
 def _open_tree(filename: str, tree: str):
@@ -116,9 +115,9 @@ def load_truth(files: dict[str, str], topology: Topology) -> ak.Array:
     for filename, tree in files.items():
         handle = _open_tree(filename, tree)
         labels = truth_branches(handle.keys(), topology)
-        arrays = handle.arrays(sorted(set(branches.values()) | set(labels)))
+        arrays = handle.arrays(sorted(set(branches) | set(labels)))
         parent, product = read_labels(arrays, topology)
-        fields = {field: arrays[branch] for field, branch in branches.items()}
+        fields = {**{k: arrays[k] for k in KEYS}, **{k: per_object(arrays, topology, k) for k in ("pt", "eta")}}
         parts.append(ak.Array({**fields, "parent": parent, "product": product}))
     return ak.concatenate(parts) if len(parts) > 1 else parts[0]
 

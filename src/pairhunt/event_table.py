@@ -2,8 +2,11 @@
 
 Keys: ``run``, ``luminosityBlock``, ``event`` (and the dataset in the path). For each method
 ``M``: ``M_mass`` (per parent), ``M_mavg``, optionally ``M_score``, for SPA-NET models with
-detection outputs ``M_detection_<parent>`` (the probability, whatever the detection cut), and
-per jet of the input file's collection, in its original order, ``M_jet_parent`` and ``M_jet_product`` (-1 for jets
+detection outputs ``M_detection_<parent>`` (the probability, whatever the detection cut), for
+models with event-level heads ``M_regression_<target>`` (the value) and ``M_classification_<target>``
+(the class probabilities), and
+per jet of the input file's collection, in its original order (for a merged input: per object of its
+collections, one collection after the other), ``M_jet_parent`` and ``M_jet_product`` (-1 for jets
 the selection dropped or the method left unassigned); with top-k decoding, per rank r the summed
 log-probability ``M_top<r>_score`` and ``M_top<r>_jet_parent``, ``M_top<r>_jet_product``. Events the selection rejected are kept,
 with ``selected = False`` and NaN masses, so the table has one row per event read.
@@ -31,11 +34,12 @@ KEYS = ("run", "luminosityBlock", "event")
 class EventTable:
     """Collects the columns of one chunk; ``write`` puts them in a parquet file."""
 
-    def __init__(self, events, selected: np.ndarray, jets: JetInputs, collection: str = "Jet"):
+    def __init__(self, events, selected: np.ndarray, jets: JetInputs, jet_counts: np.ndarray):
+        """``jet_counts``: objects per event of the input's collection (all merged collections')."""
         self.selected = selected
         self.jets = jets
         self.n_events = len(selected)
-        self.jet_counts = ak.to_numpy(ak.num(events[collection], axis=1)).astype(np.int64)
+        self.jet_counts = jet_counts
         self.columns: dict[str, object] = {k: ak.to_numpy(events[k]) for k in KEYS if k in events.fields}
         self.columns["selected"] = selected
         self._index = self._expand(jets.index, -1)
@@ -54,6 +58,8 @@ class EventTable:
         if assignment.detection is not None:
             for p, parent in enumerate(parents):
                 self.columns[f"{name}_{detection_output(parent)}"] = self._expand(assignment.detection[:, p], np.nan)
+        for head, values in assignment.heads.items():
+            self.columns[f"{name}_{head}"] = self._expand(values, np.nan)
         self._add_jets(name, assignment)
         for rank, alternative in enumerate(assignment.ranked, start=1):
             self.columns[f"{name}_top{rank}_score"] = self._expand(alternative.score.astype(np.float64), np.nan)

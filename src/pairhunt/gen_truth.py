@@ -30,12 +30,21 @@ JET_FIELDS = ("eta", "phi")  # what they need from the jets
 
 
 def label_branches(topology: Topology) -> tuple[str, ...]:
-    """The stored labels of ``pairhunt generate``: ``Jet_truthParent``, ``Jet_truthProduct``."""
-    return tuple(f"{topology.jets.collection}_{f}" for f in LABELS)
+    """The stored labels of ``pairhunt generate``: ``Jet_truthParent``, ``Jet_truthProduct`` (and
+    those of every other collection a merged input reads)."""
+    return tuple(f"{c}_{f}" for c in topology.jets.source_collections for f in LABELS)
+
+
+def per_object(arrays: ak.Array, topology: Topology, field: str) -> ak.Array:
+    """``field`` of every object of the assignable input: a merged input's collections one after
+    the other, as the processor orders them."""
+    parts = [arrays[f"{c}_{field}"] for c in topology.jets.source_collections]
+    return ak.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
 def genpart_branches(topology: Topology) -> tuple[str, ...]:
-    """Branches the labels are computed from: GenPart's and the jets' direction."""
+    """Branches the labels are computed from: GenPart's and the jets' direction (jets only: a
+    merged input's leptons are not matched from GenPart)."""
     jets = topology.jets.collection
     return tuple(f"{GENPART}_{f}" for f in GENPART_FIELDS) + tuple(f"{jets}_{f}" for f in JET_FIELDS)
 
@@ -44,7 +53,8 @@ def truth_branches(present: Iterable[str], topology: Topology) -> tuple[str, ...
     """Branches to read for a file's jet labels: the stored ones, else GenPart's when the topology
     has a truth block; None when the file has neither."""
     present = set(present)
-    for branches in (label_branches(topology), genpart_branches(topology) if topology.truth else None):
+    from_genpart = topology.truth is not None and not topology.jets.sources
+    for branches in (label_branches(topology), genpart_branches(topology) if from_genpart else None):
         if branches and present.issuperset(branches):
             return branches
     return None
@@ -61,9 +71,9 @@ def truth_requirement(topology: Topology) -> str:
 
 def read_labels(arrays: ak.Array, topology: Topology) -> tuple[ak.Array, ak.Array]:
     """Per-jet truth parent and product slot of arrays read with :func:`truth_branches`."""
-    stored = label_branches(topology)
-    if set(stored) <= set(arrays.fields):
-        return arrays[stored[0]], arrays[stored[1]]
+    if set(label_branches(topology)) <= set(arrays.fields):
+        parent, product = (per_object(arrays, topology, label) for label in LABELS)
+        return parent, product
     jets = topology.jets.collection
     genpart = ak.zip({f: arrays[f"{GENPART}_{f}"] for f in GENPART_FIELDS})
     return gen_labels(genpart, ak.zip({f: arrays[f"{jets}_{f}"] for f in JET_FIELDS}), topology)

@@ -17,10 +17,13 @@ import numpy as np
 from pairhunt.contract import EVENT_BRANCH
 from pairhunt.cutflow import Cutflow
 from pairhunt.errors import PairhuntError
+from pairhunt.generate.truth import LABELS
 from pairhunt.padding import JaggedGather, padded_mask
 from pairhunt.topology import Feature, Input, Topology
 
 KINEMATICS = ("pt", "eta", "phi", "mass")
+# merged inputs: the position of an object's collection among the input's source collections
+SOURCE = "source"
 
 
 @dataclass
@@ -119,7 +122,8 @@ def branches_read(topology: Topology, event_level: Iterable[str] = ()) -> dict[s
     for input_ in topology.inputs:
         fields = list(KINEMATICS) if input_.kind == "sequential" else []
         fields += [branch.partition(">")[0] for feature in input_.features for branch in feature.branches]
-        branches[input_.collection] = list(dict.fromkeys((branches.get(input_.collection) or []) + fields))
+        for name in input_.source_collections:
+            branches[name] = list(dict.fromkeys((branches.get(name) or []) + fields))
     return branches
 
 
@@ -152,12 +156,76 @@ def collection_fields(events: ak.Array, collection: str) -> list[str]:
 
 
 def collection_of(events: ak.Array, input_: Input, filename: str) -> ak.Array:
-    """The input's collection, or a clear error naming the missing branches and the file."""
-    fields = collection_fields(events, input_.collection)
-    missing = [f"{input_.collection}_{k}" for k in KINEMATICS if k not in fields]
+    """The input's collection (a merged input's objects), or a clear error naming the missing
+    branches and the file."""
+    if input_.sources:
+        return merged_objects(events, input_, filename)
+    return named_collection(events, input_.collection, filename)
+
+
+def named_collection(events: ak.Array, name: str, filename: str) -> ak.Array:
+    """``events[name]``, or one line naming the kinematic branches the file lacks."""
+    fields = collection_fields(events, name)
+    missing = [f"{name}_{k}" for k in KINEMATICS if k not in fields]
     if missing:
         raise PairhuntError(f"{filename}: missing branch(es) {', '.join(missing)}")
-    return events[input_.collection]
+    return events[name]
+
+
+def merged_objects(events: ak.Array, input_: Input, filename: str) -> ak.Array:
+    """Every object of a merged input's source collections, collection after collection, each
+    in file order: kinematics, each feature's value before its transform (under the feature's
+    name), ``source`` (the collection's position in ``input_.source_collections``) and, when
+    every collection stores them, the truth labels."""
+    parts = []
+    for position, name in enumerate(input_.source_collections):
+        collection = named_collection(events, name, filename)
+        fields = {k: ak.values_astype(collection[k], np.float64) for k in KINEMATICS}
+        for feature in input_.features:
+            fields[feature.name] = _source_feature(collection, name, feature, filename)
+        fields[SOURCE] = ak.values_astype(ak.zeros_like(collection.pt), np.int64) + position
+        fields.update({label: collection[label] for label in LABELS if label in collection.fields})
+        parts.append(ak.zip(fields))
+    common = [f for f in parts[0].fields if all(f in part.fields for part in parts)]
+    return ak.concatenate([part[common] for part in parts], axis=1)
+
+
+def _source_feature(collection: ak.Array, name: str, feature: Feature, filename: str) -> ak.Array:
+    """A feature's value for the objects of one source collection of a merged input."""
+    if feature.source:
+        return ak.zeros_like(collection.pt, dtype=np.float64) + float(name in feature.source)
+    values = first_branch(collection, feature)
+    if values is not None:
+        return values
+    if feature.default is None:
+        tried = ", ".join(f"{name}_{b.partition('>')[0]}" for b in feature.branches)
+        raise PairhuntError(f"{filename}: feature {feature.name!r} needs one of the branches {tried}; none is in the file")
+    return ak.zeros_like(collection.pt, dtype=np.float64) + feature.default
+
+
+def object_counts(events: ak.Array, input_: Input) -> np.ndarray:
+    """Objects per event of the input's collection(s), before any cut (what per-object outputs index)."""
+    return sum(ak.to_numpy(ak.num(events[name], axis=1)) for name in input_.source_collections).astype(np.int64)
+
+
+def _source_cuts(objects: ak.Array, input_: Input, cutflow: Cutflow, event_mask: np.ndarray) -> tuple[ak.Array, np.ndarray]:
+    """A merged input's objects passing their source's cuts, and the events inside every
+    source's count window (one cutflow step per window)."""
+    positions = {c: k for k, c in enumerate(input_.source_collections)}
+    passing = ak.zeros_like(objects.pt, dtype=bool)
+    for source in input_.sources:
+        sel = source.selection
+        in_source = sum((objects[SOURCE] == positions[c] for c in source.collections), ak.zeros_like(passing))
+        chosen = (in_source > 0) & (objects.pt > sel.pt_min) & (abs(objects.eta) < sel.eta_max)
+        passing = passing | chosen
+        count = ak.to_numpy(ak.sum(chosen, axis=1))
+        if sel.min_count > 0:
+            event_mask = event_mask & (count >= sel.min_count)
+            cutflow.add(f">= {sel.min_count} {source.name}", event_mask)
+        if sel.max_count is not None:
+            event_mask = event_mask & (count <= sel.max_count)
+            cutflow.add(f"<= {sel.max_count} {source.name}", event_mask)
+    return passing, event_mask
 
 
 def select_jets(
@@ -179,7 +247,10 @@ def select_jets(
     unknown = set(feature_names) - set(wanted)
     if unknown:
         raise PairhuntError(f"features {sorted(unknown)} are not in the topology input {input_.name!r}")
-    raw_features = {n: resolve_branch(jets, wanted[n], input_, filename) for n in feature_names}
+    if input_.sources:  # merged objects carry every feature's value
+        raw_features = {n: jets[n] for n in feature_names}
+    else:
+        raw_features = {n: resolve_branch(jets, wanted[n], input_, filename) for n in feature_names}
 
     finite = np.ones(len(events), dtype=bool)
     for k in KINEMATICS:
@@ -189,13 +260,17 @@ def select_jets(
     sel = input_.selection
     local = ak.local_index(jets.pt, axis=1)
     passing = (jets.pt > sel.pt_min) & (abs(jets.eta) < sel.eta_max)
+    event_mask = finite
+    if input_.sources:
+        source_passing, event_mask = _source_cuts(jets, input_, cutflow, event_mask)
+        passing = passing & source_passing
+    noun = "objects" if input_.sources else "jets"
     counts = ak.to_numpy(ak.sum(passing, axis=1))
-    enough = finite & (counts >= sel.min_count)
-    cutflow.add(f">= {sel.min_count} jets", enough)
-    event_mask = enough
+    event_mask = event_mask & (counts >= sel.min_count)
+    cutflow.add(f">= {sel.min_count} {noun}", event_mask)
     if sel.max_count is not None:
         event_mask = event_mask & (counts <= sel.max_count)
-        cutflow.add(f"<= {sel.max_count} jets", event_mask)
+        cutflow.add(f"<= {sel.max_count} {noun}", event_mask)
     if sel.ht_min > 0:
         ht = ak.to_numpy(ak.sum(jets.pt[passing], axis=1))
         event_mask = event_mask & (ht > sel.ht_min)

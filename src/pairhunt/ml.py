@@ -60,6 +60,11 @@ class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
             raise PairhuntError(f"batch size must be at least 1, got {batch_size}")
         self.device, self.threads, self.batch_size = device, threads, batch_size
         self.jets = self.contract.model_topology.jets
+        if self.jets.sources:
+            raise PairhuntError(
+                f"{self.path.name} reads objects merged from {list(self.jets.source_collections)}: OnnxWrapper "
+                "takes one collection; run it with pairhunt's PairProcessor"
+            )
         definitions = global_feature_definitions(self.contract.model_topology)
         self.event_level = [definitions[name] for name in self.contract.global_features]
 

@@ -19,6 +19,7 @@ from pairhunt.topology_schema import PAIRHUNT, SPANET, check_keys, read_yaml
 from pairhunt.topology_truth import TruthDecay, truth_from_dict
 
 TRANSFORMS = ("none", "log1p", "cos", "sin")
+SOURCE_CUTS = ("pt_min", "eta_max", "min_count", "max_count")  # what a merged input's source selects
 
 
 @dataclass(frozen=True)
@@ -26,16 +27,23 @@ class Feature:
     """One input feature: the first branch of ``branches`` present in a file, transformed.
 
     A branch written ``"btagDeepFlavB>0.2783"`` is the 0/1 flag of a working point, so a model
-    trained on the generator's ``btag`` flag can read real NanoAOD.
+    trained on the generator's ``btag`` flag can read real NanoAOD. In a merged input (jets and
+    leptons), ``default`` is the value of objects whose collection has none of the branches (a
+    lepton's b-tag), and a feature with ``source`` collections instead of branches is 1 for
+    objects from those collections, 0 otherwise (the object type).
     """
 
     name: str
     branches: tuple[str, ...]
     transform: str = "none"
+    default: float | None = None
+    source: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.transform not in TRANSFORMS:
             raise PairhuntError(f"feature {self.name!r}: unknown transform {self.transform!r}; use one of {TRANSFORMS}")
+        if bool(self.source) == bool(self.branches):
+            raise PairhuntError(f"feature {self.name!r}: give either branches or source collections")
 
 
 @dataclass(frozen=True)
@@ -55,8 +63,24 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class Source:
+    """NanoAOD collections whose objects join a merged sequential input, with their own object
+    cuts (pT, |eta|) and a window on how many of them an event has (``min_count``, ``max_count``)."""
+
+    name: str
+    collections: tuple[str, ...]
+    selection: Selection = field(default_factory=Selection)
+
+
+@dataclass(frozen=True)
 class Input:
-    """An input collection: ``sequential`` (jets, leptons: many per event) or ``global`` (MET)."""
+    """An input collection: ``sequential`` (jets, leptons: many per event) or ``global`` (MET).
+
+    A sequential input with ``sources`` merges several collections (jets, electrons, muons) into
+    one object sequence, as SPANet's semi-leptonic examples do: the objects of every source
+    collection in order, each collection's objects in file order; ``collection`` is then the name
+    of that merged sequence.
+    """
 
     name: str
     collection: str
@@ -64,6 +88,12 @@ class Input:
     features: tuple[Feature, ...]
     selection: Selection = field(default_factory=Selection)
     assignable: bool = False
+    sources: tuple[Source, ...] = ()
+
+    @property
+    def source_collections(self) -> tuple[str, ...]:
+        """The NanoAOD collections the input reads, in merge order (its own when not merged)."""
+        return tuple(c for s in self.sources for c in s.collections) if self.sources else (self.collection,)
 
 
 @dataclass(frozen=True)
@@ -119,6 +149,10 @@ class Topology:
         return max(len(p) for p in self.products.values())
 
     @property
+    def products_per_parent(self) -> tuple[int, ...]:
+        return tuple(len(self.products[p]) for p in self.parents)
+
+    @property
     def n_assigned(self) -> int:
         """Objects needed to fill every parent."""
         return sum(len(p) for p in self.products.values())
@@ -144,8 +178,13 @@ class Topology:
                     "collection": i.collection,
                     "kind": i.kind,
                     "assignable": i.assignable,
-                    "selection": {k: v for k, v in asdict(i.selection).items() if v is not None and v != math.inf},
-                    "features": {f.name: {"branch": list(f.branches), "transform": f.transform} for f in i.features},
+                    "selection": _selection_dict(i.selection),
+                    "features": {f.name: _feature_dict(f) for f in i.features},
+                    **(
+                        {"sources": {s.name: {"collections": list(s.collections), **_selection_dict(s.selection, SOURCE_CUTS)} for s in i.sources}}
+                        if i.sources
+                        else {}
+                    ),
                 }
                 for i in self.inputs
             },
@@ -161,12 +200,32 @@ class Topology:
         }
 
 
+def _selection_dict(selection: Selection, keys: tuple[str, ...] | None = None) -> dict[str, Any]:
+    return {k: v for k, v in asdict(selection).items() if v is not None and v != math.inf and (keys is None or k in keys)}
+
+
+def _feature_dict(feature: Feature) -> dict[str, Any]:
+    if feature.source:
+        return {"source": list(feature.source), "transform": feature.transform}
+    default = {} if feature.default is None else {"default": feature.default}
+    return {"branch": list(feature.branches), "transform": feature.transform, **default}
+
+
 def _feature(name: str, spec: Any) -> Feature:
     if isinstance(spec, str):
         spec = {"branch": spec}
-    branches = spec.get("branch", name)
+    source = spec.get("source", ())
+    source = (source,) if isinstance(source, str) else tuple(source)
+    branches = spec.get("branch", () if source else name)
     branches = (branches,) if isinstance(branches, str) else tuple(branches)
-    return Feature(name=name, branches=branches, transform=spec.get("transform", "none"))
+    default = spec.get("default")
+    return Feature(name, branches, spec.get("transform", "none"), None if default is None else float(default), source)
+
+
+def _source(name: str, spec: dict[str, Any]) -> Source:
+    collections = spec.get("collections", name)
+    collections = (collections,) if isinstance(collections, str) else tuple(collections)
+    return Source(name, collections, Selection(**{k: v for k, v in spec.items() if k != "collections"}))
 
 
 def topology_from_dict(data: dict[str, Any], source: str = "topology") -> Topology:
@@ -185,6 +244,7 @@ def topology_from_dict(data: dict[str, Any], source: str = "topology") -> Topolo
                 assignable=bool(spec.get("assignable", False)),
                 selection=Selection(**spec.get("selection", {})),
                 features=tuple(_feature(f, s) for f, s in spec["features"].items()),
+                sources=tuple(_source(n, s) for n, s in (spec.get("sources") or {}).items()),
             )
             for name, spec in data["inputs"].items()
         )

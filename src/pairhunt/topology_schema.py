@@ -23,7 +23,8 @@ INPUT = {
     "kind": None,
     "assignable": None,
     "selection": SELECTION,
-    "features": {NAMES: {"branch": None, "transform": None}},
+    "sources": {NAMES: {"collections": None, **{k: None for k in SELECTION if k not in ("keep", "ht_min")}}},
+    "features": {NAMES: {"branch": None, "transform": None, "default": None, "source": None}},
 }
 PAIRHUNT = {
     "name": None,

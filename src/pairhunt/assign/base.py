@@ -23,6 +23,9 @@ class JetAssignment:
     ``timing`` holds the seconds a method spent per step (ONNX models: features, model, decode).
     ``ranked`` (SPA-NET models asked for their top k) holds the k best distinct joint assignments,
     best first, each with its summed log-probability as ``score`` (NaN where an event has fewer).
+    ``heads`` holds the event-level heads of SPA-NET models with regression or classification
+    targets, by output name: the regressed value ``[events]``, the class probabilities
+    ``[events, classes]`` (NaN for events the model did not see).
     """
 
     parent: np.ndarray
@@ -33,6 +36,7 @@ class JetAssignment:
     detection_cut: float | None = None
     timing: dict[str, float] = field(default_factory=dict)
     ranked: list[JetAssignment] = field(default_factory=list)
+    heads: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def unassigned(cls, n_events: int, width: int) -> JetAssignment:

@@ -20,7 +20,8 @@ import numpy as np
 
 from pairhunt.assign.base import JetAssignment
 from pairhunt.contract import (
-    DETECTION_LOGITS, GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, METADATA_KEY, ModelContract, assignment_output, detection_output,
+    DETECTION_LOGITS, GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, METADATA_KEY, ModelContract, assignment_output,
+    classification_output, detection_output, regression_output,
 )
 from pairhunt.assign.decoding import decode_greedy, decode_top_k
 from pairhunt.errors import PairhuntError
@@ -271,6 +272,9 @@ class OnnxAssignment(OnnxModel):
         if self.contract.has_detection:
             empty.detection = np.full((jets.n_events, len(self.contract.model_topology.parents)), np.nan)
             empty.detection_cut = self.detection_cut
+        shapes = {o.name: o.shape[1:] for o in self.session(self.models.members[0]).get_outputs()}
+        names = [*map(regression_output, self.contract.model_topology.regressions), *map(classification_output, self.contract.model_topology.classifications)]
+        empty.heads = {name: np.full((jets.n_events, *shapes[name]), np.nan) for name in names}
         return empty
 
     def decode(self, outputs: dict[str, np.ndarray], jets: JetInputs, topology: Topology) -> JetAssignment:
@@ -281,7 +285,18 @@ class OnnxAssignment(OnnxModel):
         if self.contract.has_detection:
             assignment.detection = self.detection(outputs, topology)
             assignment.detection_cut = self.detection_cut
+        assignment.heads = self.heads(outputs)
         return assignment
+
+    def heads(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The event-level heads: regressed values, and class probabilities (softmax of the logits)."""
+        model = self.contract.model_topology
+        heads = {regression_output(n): outputs[regression_output(n)].astype(np.float64) for n in model.regressions}
+        for name in map(classification_output, model.classifications):
+            logits = outputs[name].astype(np.float64)
+            exp = np.exp(logits - np.max(logits, axis=1, keepdims=True))
+            heads[name] = exp / exp.sum(axis=1, keepdims=True)
+        return heads
 
     def detection(self, outputs: dict[str, np.ndarray], topology: Topology) -> np.ndarray:
         """``[events, parents]`` detection probabilities: the per-parent outputs, or for models

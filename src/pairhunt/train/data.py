@@ -21,7 +21,7 @@ from pairhunt.cutflow import Cutflow
 from pairhunt.errors import PairhuntError
 from pairhunt.gen_truth import label_branches, read_labels, truth_branches, truth_requirement
 from pairhunt.generate.truth import LABELS
-from pairhunt.inputs import JetInputs, apply_transform, event_level_features, select_jets
+from pairhunt.inputs import JetInputs, apply_transform, collection_of, event_level_features, select_jets
 from pairhunt.padding import to_padded
 from pairhunt.topology import Topology
 
@@ -108,19 +108,19 @@ def from_nanoaod(
     if min_jets is not None:
         topology = topology.with_selection(min_count=min_jets)
     jet_input = topology.jets
-    collection = jet_input.collection
     arrays = [_read_events(path, topology, max_events, require_truth) for path in paths]
     raw = ak.concatenate(arrays)
     records = {c: _collection(raw, c) for c in _collections(topology)}
     events = ak.zip({c: record for c, record in records.items() if record is not None}, depth_limit=1)
-    jets = events[collection]
+    source = ", ".join(map(str, paths))
+    jets = collection_of(events, jet_input, source)
     cutflow = Cutflow(np.ones(len(events)))
     names = [f.name for f in jet_input.features]
-    inputs, selected = select_jets(events, jet_input, cutflow, names)
-    global_values = event_level_features(events, topology.inputs, selected, ", ".join(map(str, paths)))
+    inputs, selected = select_jets(events, jet_input, cutflow, names, source)
+    global_values = event_level_features(events, topology.inputs, selected, source)
     global_features = np.stack(list(global_values.values()), axis=-1).astype(np.float32) if global_values else None
     if set(LABELS) <= set(jets.fields):
-        order = _kept_order(events[collection], inputs, selected)
+        order = _kept_order(jets, inputs, selected)
         targets = _targets(inputs, order[LABELS[0]], order[LABELS[1]], topology)
     else:
         targets = np.full((inputs.n_events, topology.n_parents, topology.max_products), -1, dtype=np.int64)
@@ -139,8 +139,8 @@ def from_nanoaod(
 
 
 def _collections(topology: Topology) -> list[str]:
-    """NanoAOD collections training reads: the jets and the global inputs' (MET, ...)."""
-    return [topology.jets.collection] + [i.collection for i in topology.inputs if i.kind == "global"]
+    """NanoAOD collections training reads: the jets (leptons) and the global inputs' (MET, ...)."""
+    return [*topology.jets.source_collections] + [i.collection for i in topology.inputs if i.kind == "global"]
 
 
 def _collection(raw: ak.Array, collection: str) -> ak.Array | None:
@@ -153,7 +153,6 @@ def _collection(raw: ak.Array, collection: str) -> ak.Array | None:
 def _read_events(path: str | Path, topology: Topology, max_events: int | None, require_truth: bool) -> ak.Array:
     """The jet collection's and event-level branches of a file, with the jet truth labels when it
     stores them or has the GenPart record to build them from."""
-    collection = topology.jets.collection
     with uproot.open(path) as handle:
         tree = handle["Events"]
         labels = truth_branches(tree.keys(), topology)
@@ -163,7 +162,7 @@ def _read_events(path: str | Path, topology: Topology, max_events: int | None, r
         names = [k for k in tree.keys() if k.startswith(prefixes) and k not in label_branches(topology)]
         names += [k for k in EVENT_LEVEL if k in tree.keys()]
         arrays = tree.arrays(sorted(set(names) | set(labels or ())), entry_stop=max_events)
-    if labels is not None:
+    if labels is not None and labels != label_branches(topology):  # built from GenPart
         for branch, values in zip(label_branches(topology), read_labels(arrays, topology)):
             arrays = ak.with_field(arrays, values, branch)
     return arrays[names + list(label_branches(topology) if labels else ())]
