@@ -9,12 +9,18 @@ from pairhunt.topology import Topology
 PT_AXIS = (60, 0.0, 1500.0)
 SCORE_AXIS = (50, 0.0, 5.0)
 MAX_JETS_AXIS = 16
+REGRESSION_BINS = 100
 
 
 def _dataset_method():
     return hist.Hist.new.StrCat([], name="dataset", label="Dataset", growth=True).StrCat(
         [], name="method", label="Assignment method", growth=True
     )
+
+
+def regression(output: str, start: float, stop: float) -> hist.Hist:
+    """The values of one regression head (its output ``regression_<target>``), by dataset and method."""
+    return _dataset_method().Reg(REGRESSION_BINS, start, stop, name="value", label=f"Model output {output}").Weight()
 
 
 def book(topology: Topology) -> dict[str, hist.Hist]:

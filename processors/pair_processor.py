@@ -29,7 +29,7 @@ from pairhunt.errors import OutputError, PairhuntError
 from pairhunt.event_table import KEYS, EventTable
 from pairhunt.inputs import branches_read, event_level_features, object_counts, select_jets
 from pairhunt.lazy import is_lazy, process_partitions
-from pairhunt.processors.histograms import book
+from pairhunt.processors.histograms import book, regression
 from pairhunt.topology import Topology, load_topology
 
 # NanoAODSchema warns once per chunk about every cross-reference branch a file lacks
@@ -129,6 +129,7 @@ class PairProcessor(processor.ProcessorABC):
             filled = histogrammed(candidates, assignment, method.name, topology.parents, cutflow, selected)
             self._fill(hists, dataset, method.name, filled, assignment.score, weight)
             self._fill_classifications(hists["classification"], dataset, method.name, assignment.heads, weight)
+            self._fill_regressions(hists, dataset, method.name, assignment, weight)
             if table is not None:
                 table.add_method(method.name, assignment, candidates, topology.parents)
             # ONNX models split their time (features, model, decode); baselines report one step
@@ -177,11 +178,22 @@ class PairProcessor(processor.ProcessorABC):
     def _fill_classifications(histogram, dataset, method, heads: dict[str, np.ndarray], weight) -> None:
         """The most probable class of every classification head (events the model saw)."""
         for target, probabilities in heads.items():
-            if probabilities.ndim != 2:  # a regression head: its values are in the per-event table
+            if probabilities.ndim != 2:  # a regression head (_fill_regressions)
                 continue
             seen = np.isfinite(probabilities).all(axis=1)
             category = np.argmax(np.where(seen[:, None], probabilities, 0.0), axis=1)
             histogram.fill(dataset=dataset, method=method, target=target, category=category[seen], weight=weight[seen])
+
+    @staticmethod
+    def _fill_regressions(hists, dataset, method, assignment, weight) -> None:
+        """Each regression head's values in its own histogram (``regression_<target>``), over the
+        span its model gives (training mean +- 5 standard deviations; beyond: the flow bins)."""
+        for name, (start, stop) in assignment.head_ranges.items():
+            if name not in hists:
+                hists[name] = regression(name, start, stop)
+            values = assignment.heads[name]
+            seen = np.isfinite(values)
+            hists[name].fill(dataset=dataset, method=method, value=values[seen], weight=weight[seen])
 
     def postprocess(self, accumulator):
         return accumulator

@@ -281,6 +281,11 @@ def assert_heads_reach_the_table_and_histograms(method, topology, dataset):
     histograms = book(topology)
     PairProcessor._fill_classifications(histograms["classification"], "tth", "spanet", assignment.heads, np.ones(len(dataset)))
     assert histograms["classification"][{"target": classification}].sum().value == len(dataset)
+    PairProcessor._fill_regressions(histograms, "tth", "spanet", assignment, np.ones(len(dataset)))
+    assert histograms[regression].sum(flow=True).value == len(dataset)
+    start, stop = assignment.head_ranges[regression]
+    mean, std = method.contract.regression_stats["neutrino_pz"]
+    assert (start, stop) == pytest.approx((mean - 5 * std, mean + 5 * std)) and std > 1.0  # GeV, not the unit default
 
 
 def with_met(topology):

@@ -98,6 +98,14 @@ class ModelContract:
     global_features: list[str] = field(default_factory=list)
     pairhunt_version: str = __version__
     fold_rule: FoldRule | None = None  # None: one model for every event
+    # mean and standard deviation of each regression target in training (histogram ranges)
+    regression_stats: dict[str, list[float]] = field(default_factory=dict)
+
+    def regression_range(self, target: str, width: float = 5.0) -> tuple[float, float]:
+        """The span of ``target``'s regressed values a histogram shows: mean +- ``width`` standard
+        deviations of the training targets (mean +- width for models exported without them)."""
+        mean, std = self.regression_stats.get(target, (0.0, 1.0))
+        return mean - width * std, mean + width * std
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:

@@ -25,7 +25,8 @@ class JetAssignment:
     best first, each with its summed log-probability as ``score`` (NaN where an event has fewer).
     ``heads`` holds the event-level heads of SPA-NET models with regression or classification
     targets, by output name: the regressed value ``[events]``, the class probabilities
-    ``[events, classes]`` (NaN for events the model did not see).
+    ``[events, classes]`` (NaN for events the model did not see); ``head_ranges`` the span a
+    histogram of each regressed value shows.
     """
 
     parent: np.ndarray
@@ -37,6 +38,7 @@ class JetAssignment:
     timing: dict[str, float] = field(default_factory=dict)
     ranked: list[JetAssignment] = field(default_factory=list)
     heads: dict[str, np.ndarray] = field(default_factory=dict)
+    head_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @classmethod
     def unassigned(cls, n_events: int, width: int) -> JetAssignment:

@@ -275,6 +275,7 @@ class OnnxAssignment(OnnxModel):
         shapes = {o.name: o.shape[1:] for o in self.session(self.models.members[0]).get_outputs()}
         names = [*map(regression_output, self.contract.model_topology.regressions), *map(classification_output, self.contract.model_topology.classifications)]
         empty.heads = {name: np.full((jets.n_events, *shapes[name]), np.nan) for name in names}
+        empty.head_ranges = self.head_ranges()
         return empty
 
     def decode(self, outputs: dict[str, np.ndarray], jets: JetInputs, topology: Topology) -> JetAssignment:
@@ -286,7 +287,12 @@ class OnnxAssignment(OnnxModel):
             assignment.detection = self.detection(outputs, topology)
             assignment.detection_cut = self.detection_cut
         assignment.heads = self.heads(outputs)
+        assignment.head_ranges = self.head_ranges()
         return assignment
+
+    def head_ranges(self) -> dict[str, tuple[float, float]]:
+        """Histogram spans of the regressed values, from the training targets' statistics."""
+        return {regression_output(n): self.contract.regression_range(n) for n in self.contract.model_topology.regressions}
 
     def heads(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The event-level heads: regressed values, and class probabilities (softmax of the logits)."""

@@ -95,6 +95,7 @@ def export_model(run_dir: str | Path, output: str | Path, checkpoint: str = "bes
         outputs=names,
         global_features=list(global_feature_definitions(topology)),
         fold_rule=meta.get("fold_rule"),
+        regression_stats={name: list(stats) for name, stats in meta.get("regression_stats", {}).items()},
     )
     proto = onnx.load(str(output))
     onnx.helper.set_model_props(proto, {METADATA_KEY: contract.to_json()})
