@@ -218,14 +218,17 @@ def test_unwritable_output_stops_the_run_and_blames_no_input(toys, tmp_path, cap
         assert not list((tmp_path / executor / "chunks").glob("*.json"))  # no chunk recorded, none failed
 
 
-@pytest.mark.parametrize(("executor", "stop", "code"), [("iterative", signal.SIGTERM, 143), ("futures", signal.SIGINT, 130)])
-def test_interrupted_run_resumes_to_the_same_bits(toys, tmp_path, executor, stop, code):
+@pytest.mark.parametrize(
+    ("executor", "mode", "stop", "code"),
+    [("iterative", "runner", signal.SIGTERM, 143), ("futures", "runner", signal.SIGINT, 130), ("futures", "dask-awkward", signal.SIGINT, 130)],
+)
+def test_interrupted_run_resumes_to_the_same_bits(toys, tmp_path, executor, mode, stop, code):
     out = tmp_path / "out"
     # 240 small chunks: with the compiled baselines a chunk takes milliseconds, and the run must
     # still be going when the signal arrives
     argv = ["run", str(toys.fileset), "-o", str(out), "--chunksize", "5", "--no-progress"]
     child = subprocess.Popen(
-        [sys.executable, "-m", "pairhunt.cli", *argv, "--executor", executor],
+        [sys.executable, "-m", "pairhunt.cli", *argv, "--executor", executor, "--mode", mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
