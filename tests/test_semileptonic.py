@@ -116,6 +116,14 @@ def test_a_file_without_the_models_inputs_is_one_line_naming_them(generated, mod
         OnnxWrapper(model)
 
 
+def test_partial_events_for_training_lower_each_source_minimum(sample):
+    """``--min-jets 3``: events with three jets and the lepton teach the model their complete parents."""
+    full, partial = from_nanoaod([sample], TOPOLOGY), from_nanoaod([sample], TOPOLOGY, min_jets=3)
+    assert len(partial) > len(full)
+    assert partial.multiplicity.min() == 4  # three jets and the lepton
+    assert TOPOLOGY.with_selection(min_count=3).jets.sources[1].selection.min_count == 1  # exactly one lepton still
+
+
 def test_selection_counts_each_source(sample):
     from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 

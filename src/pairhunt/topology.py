@@ -158,10 +158,23 @@ class Topology:
         return sum(len(p) for p in self.products.values())
 
     def with_selection(self, **changes) -> Topology:
-        """A copy whose assignable input's selection has ``changes`` (``keep=8``, ``min_count=4``)."""
+        """A copy whose assignable input's selection has ``changes`` (``keep=8``, ``min_count=4``).
+
+        A ``min_count`` below a merged input's source minimum lowers that too (training on partial
+        events: ``min_count=3`` lets in semi-leptonic events with three jets and the lepton).
+        """
         jets = self.jets
-        selection = dataclasses.replace(jets.selection, **changes)
-        inputs = tuple(dataclasses.replace(i, selection=selection) if i is jets else i for i in self.inputs)
+        updated = dataclasses.replace(jets, selection=dataclasses.replace(jets.selection, **changes))
+        if "min_count" in changes:
+            lowest = changes["min_count"]
+            updated = dataclasses.replace(
+                updated,
+                sources=tuple(
+                    dataclasses.replace(s, selection=dataclasses.replace(s.selection, min_count=min(s.selection.min_count, lowest)))
+                    for s in jets.sources
+                ),
+            )
+        inputs = tuple(updated if i is jets else i for i in self.inputs)
         return dataclasses.replace(self, inputs=inputs)
 
     def symmetric_products(self, parent: str) -> list[tuple[int, ...]]:

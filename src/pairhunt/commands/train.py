@@ -148,7 +148,11 @@ def register(subparsers) -> None:
     spanet.add_argument("--data", nargs="+", required=True, help="generated ROOT files (pairhunt generate) or one SPANet .h5")
     spanet.add_argument("-o", "--output", required=True, help="run directory")
     spanet.add_argument("--max-events", type=int, help="use at most this many events")
-    spanet.add_argument("--min-jets", type=int, help="train on events with at least this many jets (default: the topology's)")
+    spanet.add_argument(
+        "--min-jets", type=int,
+        help="train on events with at least this many jets (default: the topology's); for merged jets and leptons, "
+        "objects, and no source needs more than this many",
+    )
     spanet.add_argument(
         "--folds", type=int, default=1,
         help="k-fold models by NanoAOD event number: fold f trains on event %% k != f and scores event %% k == f; "
