@@ -112,8 +112,7 @@ def test_a_file_without_the_models_inputs_is_one_line_naming_them(generated, mod
     jets_only["inputs"]["Objects"]["sources"] = {"jets": {"collections": ["Jet"], "pt_min": 25.0}}
     with pytest.raises(PairhuntError, match=r"reads its objects from \['Jet', 'Electron', 'Muon'\] but topology 'ttbar_semilep' from \['Jet'\]"):
         make_method(f"spanet={model}").required_features(topology_from_dict(jets_only))
-    with pytest.raises(PairhuntError, match="takes one collection"):
-        OnnxWrapper(model)
+
 
 
 def test_partial_events_for_training_lower_each_source_minimum(sample):
@@ -122,6 +121,28 @@ def test_partial_events_for_training_lower_each_source_minimum(sample):
     assert len(partial) > len(full)
     assert partial.multiplicity.min() == 4  # three jets and the lepton
     assert TOPOLOGY.with_selection(min_count=3).jets.sources[1].selection.min_count == 1  # exactly one lepton still
+
+
+def test_the_wrapper_takes_the_events_for_a_merged_model(sample, model):
+    """coffea users call ``OnnxWrapper(model)(events)``: the processor's outputs on the events it
+    selects, eager and lazy alike."""
+    import dask
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    from pairhunt.inputs import event_level_features
+
+    events = NanoEventsFactory.from_root({str(sample): "Events"}, schemaclass=NanoAODSchema, mode="eager").events()
+    wrapper = OnnxWrapper(model)
+    outputs = wrapper(events)  # objects from Jet, Electron and Muon, MET from the events
+    method = make_method(f"spanet={model}")
+    jets, selected = select_jets(events, TOPOLOGY.jets, Cutflow(np.ones(len(events))), method.contract.features)
+    jets.globals = event_level_features(events, TOPOLOGY.inputs, selected, "semilep")
+    for name, expected in method.outputs(jets).items():
+        np.testing.assert_allclose(ak.to_numpy(outputs[name])[selected], expected, atol=1e-5, err_msg=name)
+    lazy = NanoEventsFactory.from_root({str(sample): {"object_path": "Events", "steps": [[0, 150], [150, len(events)]]}}, schemaclass=NanoAODSchema, mode="dask").events()
+    (computed,) = dask.compute(wrapper(lazy))
+    for name in outputs:
+        np.testing.assert_array_equal(ak.to_numpy(computed[name]), ak.to_numpy(outputs[name]), err_msg=name)
 
 
 def test_selection_counts_each_source(sample):

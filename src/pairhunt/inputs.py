@@ -208,15 +208,23 @@ def object_counts(events: ak.Array, input_: Input) -> np.ndarray:
     return sum(ak.to_numpy(ak.num(events[name], axis=1)) for name in input_.source_collections).astype(np.int64)
 
 
+def source_selected(objects: ak.Array, input_: Input) -> list[ak.Array]:
+    """Per source of a merged input, which of ``objects`` (:func:`merged_objects`) pass its cuts."""
+    positions = {c: k for k, c in enumerate(input_.source_collections)}
+    chosen = []
+    for source in input_.sources:
+        sel = source.selection
+        in_source = sum((objects[SOURCE] == positions[c] for c in source.collections), ak.zeros_like(objects.pt, dtype=np.int64))
+        chosen.append((in_source > 0) & (objects.pt > sel.pt_min) & (abs(objects.eta) < sel.eta_max))
+    return chosen
+
+
 def _source_cuts(objects: ak.Array, input_: Input, cutflow: Cutflow, event_mask: np.ndarray) -> tuple[ak.Array, np.ndarray]:
     """A merged input's objects passing their source's cuts, and the events inside every
     source's count window (one cutflow step per window)."""
-    positions = {c: k for k, c in enumerate(input_.source_collections)}
     passing = ak.zeros_like(objects.pt, dtype=bool)
-    for source in input_.sources:
+    for source, chosen in zip(input_.sources, source_selected(objects, input_)):
         sel = source.selection
-        in_source = sum((objects[SOURCE] == positions[c] for c in source.collections), ak.zeros_like(passing))
-        chosen = (in_source > 0) & (objects.pt > sel.pt_min) & (abs(objects.eta) < sel.eta_max)
         passing = passing | chosen
         count = ak.to_numpy(ak.sum(chosen, axis=1))
         if sel.min_count > 0:

@@ -17,6 +17,7 @@ provider chosen like ``pairhunt run --device``, and the events go through it in 
     # a model with event-level inputs (MET, ...) takes their collection too: model(events.Jet, events.MET)
     # the jets the outputs index: the model's selection, leading first
     kept = model.kept_jets(events.Jet)
+    # a model reading jets and leptons merged (ttbar_semilep) takes the events: model(events)
 
 The wrapper applies the model's jet selection (pT, |η|, the leading ``keep`` by pT); event-level
 cuts (jet multiplicity, HT) are the analysis's. It is built on coffea's ``numpy_call_wrapper``
@@ -27,6 +28,8 @@ partition, reading only the branches the model needs.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -37,7 +40,7 @@ from coffea.ml_tools.helper import nonserializable_attribute, numpy_call_wrapper
 from pairhunt.assign.onnx import BATCH_SIZES, create_session, read_contract, resolve_model_path
 from pairhunt.contract import GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, ModelContract, global_feature_definitions
 from pairhunt.errors import PairhuntError
-from pairhunt.inputs import apply_transform, event_level_feature, first_branch
+from pairhunt.inputs import KINEMATICS, apply_transform, event_level_feature, first_branch, merged_objects, source_selected
 from pairhunt.topology import Feature
 
 
@@ -60,27 +63,32 @@ class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
             raise PairhuntError(f"batch size must be at least 1, got {batch_size}")
         self.device, self.threads, self.batch_size = device, threads, batch_size
         self.jets = self.contract.model_topology.jets
-        if self.jets.sources:
-            raise PairhuntError(
-                f"{self.path.name} reads objects merged from {list(self.jets.source_collections)}: OnnxWrapper "
-                "takes one collection; run it with pairhunt's PairProcessor"
-            )
         definitions = global_feature_definitions(self.contract.model_topology)
         self.event_level = [definitions[name] for name in self.contract.global_features]
+        self.event_level_collection = next((i.collection for i in self.contract.model_topology.inputs if i.kind == "global"), None)
 
     def _create_session(self):
         return create_session(self.path, self.threads, self.device)
 
     def kept_jets(self, jets: ak.Array) -> ak.Array:
-        """The jets the model sees, in its order: its selection, then the leading ``keep`` by pT."""
+        """The jets the model sees, in its order: its selection, then the leading ``keep`` by pT.
+
+        A model reading jets and leptons merged (``ttbar_semilep``) takes the events instead and
+        gives their merged objects (:func:`pairhunt.inputs.merged_objects`) after each source's cuts.
+        """
         selection = self.jets.selection
-        selected = jets[(jets.pt > selection.pt_min) & (abs(jets.eta) < selection.eta_max)]
+        objects = merged_objects(jets, self.jets, "the events") if self.jets.sources else jets
+        passing = (objects.pt > selection.pt_min) & (abs(objects.eta) < selection.eta_max)
+        if self.jets.sources:
+            passing = passing & functools.reduce(operator.or_, source_selected(objects, self.jets))
+        selected = objects[passing]
         return selected[ak.argsort(selected.pt, axis=1, ascending=False)][:, : selection.keep]
 
     def _feature(self, jets: ak.Array, name: str) -> ak.Array:
-        """One model feature per kept jet, from the first branch the collection has."""
+        """One model feature per kept jet, from the first branch the collection has (merged
+        objects carry every feature's value)."""
         feature = next(f for f in self.jets.features if f.name == name)
-        values = first_branch(jets, feature)
+        values = jets[name] if self.jets.sources else first_branch(jets, feature)
         if values is not None:
             return apply_transform(values, feature.transform)
         raise PairhuntError(f"the jets have none of the branches {list(feature.branches)} that feature {name!r} reads")
@@ -97,7 +105,10 @@ class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
 
     def prepare_awkward(self, jets: ak.Array, event_level: ak.Array | None = None) -> tuple[tuple, dict]:
         """Padded ``[events, keep, features]`` inputs, the ``[events, keep]`` real-jet mask and, for
-        models that read them, the ``[events, G]`` event-level features."""
+        models that read them, the ``[events, G]`` event-level features (a merged model takes the
+        events, and its event-level collection from them unless given)."""
+        if self.jets.sources and event_level is None and self.event_level_collection in jets.fields:
+            event_level = jets[self.event_level_collection]
         kept = self.kept_jets(jets)
         width = self.jets.selection.keep
 
@@ -146,7 +157,13 @@ class OnnxWrapper(numpy_call_wrapper, nonserializable_attribute):
         side by side (``depth_limit=1``)."""
         import dask_awkward as dak
 
-        inputs = [self._read_fields(jets, self.jets.features, ("pt", "eta"))]
+        if self.jets.sources:  # the events: the source collections and the event-level one
+            wanted = {c: self._read_fields(jets[c], self.jets.features, KINEMATICS) for c in self.jets.source_collections}
+            if self.event_level and event_level is None and self.event_level_collection in jets.fields:
+                wanted[self.event_level_collection] = self._read_fields(jets[self.event_level_collection], self.event_level)
+            inputs = [dak.zip(wanted, depth_limit=1)]
+        else:
+            inputs = [self._read_fields(jets, self.jets.features, ("pt", "eta"))]
         if event_level is not None:
             inputs.append(self._read_fields(event_level, self.event_level))
         call = _PartitionCall(self)
