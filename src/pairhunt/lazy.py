@@ -18,6 +18,7 @@ from coffea.processor import accumulate
 from coffea.util import _isinstance
 
 from pairhunt.errors import PairhuntError
+from pairhunt.inputs import KINEMATICS, collection_fields
 
 if TYPE_CHECKING:
     from pairhunt.chunks import Chunk, ChunkResult, GuardedProcessor
@@ -57,8 +58,6 @@ def read_collection(events, name: str):
     try:
         return events[name]
     except ValueError as error:
-        from pairhunt.inputs import KINEMATICS, collection_fields
-
         fields = collection_fields(events._meta, name)
         missing = ", ".join(f"{name}_{k}" for k in KINEMATICS if k not in fields) or name
         files = ", ".join(dict.fromkeys(m["filename"] for m in partition_metadata(events)))
@@ -156,7 +155,7 @@ def read_error(metadata: dict, branches: Mapping[str, Sequence[str] | None]) -> 
     """Why uproot cannot read the chunk ``metadata`` names: its ``branches`` read again, eagerly."""
     import uproot
 
-    from pairhunt.chunks import describe
+    from pairhunt.chunks import describe  # chunks imports this module
 
     names = {name if fields is None else f"{name}_{field}" for name, fields in branches.items() for field in (fields or [None])}
     names |= {f"n{name}" for name, fields in branches.items() if fields is not None}
