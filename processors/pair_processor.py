@@ -93,7 +93,7 @@ class PairProcessor(processor.ProcessorABC):
         """Histograms, cutflow, file accounting and timing of a chunk of events; on coffea's
         dask-awkward events (``mode="dask"``, ``apply_to_fileset``), the same per partition, delayed."""
         if is_lazy(events):
-            return process_partitions(self.process_chunk, events, self.branches())
+            return process_partitions(self.process_chunk, events, self.branches(), self.empty_output())
         return self.process_chunk(events, events.metadata)
 
     def process_chunk(self, events, metadata: dict) -> dict:

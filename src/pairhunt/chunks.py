@@ -103,7 +103,7 @@ class GuardedProcessor(processor.ProcessorABC):
 
     def process(self, events) -> dict:
         if is_lazy(events):  # coffea's dask-awkward mode: each partition is a chunk
-            return process_partitions(self.process_chunk, events, self.inner.branches())
+            return process_partitions(self.process_chunk, events, self.inner.branches(), {"chunks": {}})
         return self.process_chunk(events, events.metadata)
 
     def process_chunk(self, events, metadata: dict) -> dict:

@@ -77,13 +77,14 @@ def partition_metadata(events) -> list[dict]:
     ]
 
 
-def process_partitions(process_chunk: Callable[[Any, dict], dict], events, branches: Mapping[str, Sequence[str] | None]):
-    """A delayed output: ``process_chunk(partition, metadata)`` per partition, summed in order."""
+def process_partitions(process_chunk: Callable[[Any, dict], dict], events, branches: Mapping[str, Sequence[str] | None], empty: dict):
+    """A delayed output: ``process_chunk(partition, metadata)`` per partition, summed in order
+    onto ``empty`` (the output of no events, what a dataset without entries gives)."""
     import dask
 
     parts = project(events, branches).to_delayed()
     outputs = [dask.delayed(process_chunk)(part, meta) for part, meta in zip(parts, partition_metadata(events))]
-    return dask.delayed(accumulate)(outputs)
+    return dask.delayed(accumulate)(outputs, empty)
 
 
 def fileset_of_chunks(chunks: Sequence[Chunk], treename: str) -> dict:
