@@ -26,7 +26,10 @@ Efficiencies are relative to selected events; the S/B gain divides eps_S/eps_B o
 +-``--window`` around the true mass by that of ``mass_asymmetry`` on the same pair. Score cuts
 keep 50 % and 10 % of the weighted QCD of each background; the ratio of the cut to the uncut
 normalised mass shape per bin has a binomial error for weighted events and a chi2/ndf against
-flat (variance of a flat cut, bins with >= 10 effective events).
+flat (variance of a flat cut, in bins where a flat cut would keep and reject >= 5 effective
+events each, the usual validity rule of a chi2 on counts), with its p-value from random flat
+cuts of the same efficiency on the same weighted events (weights far from uniform make the chi2
+distribution wider than chi2(ndf)).
 
     mkdir -p /work/reference/unsupervised-search
     git -C /work/.mirror/badeaa3+unsupervised-search/repo archive HEAD | tar -x -C /work/reference/unsupervised-search
@@ -73,7 +76,8 @@ CHECKPOINT = "config_files/2309.05728/finalWeights.ckpt"
 CONFIG = "config_files/2309.05728/optimal_T2.json"
 KEEP_FRACTIONS = (0.5, 0.1)  # score cuts keeping these fractions of the weighted QCD
 SHAPE_BINS = np.arange(0.0, 3000.0 + 100.0, 100.0)  # GeV, for the score-cut shape ratios
-MIN_EFFECTIVE_PER_BIN = 10.0  # bins with fewer effective QCD events stay out of the chi2
+MIN_EXPECTED_PER_BIN = 5.0  # effective events a flat cut keeps (and rejects) in a bin, or it stays out of the chi2
+FLAT_CUT_TOYS = 500  # random flat cuts that give the chi2 its p-value
 BATCH_TOLERANCE = 1e-5  # batched reference vs batch size 1
 
 
@@ -421,27 +425,36 @@ def half_width_68(values: np.ndarray, centre: float) -> float:
 
 
 def shape_ratio(mass: np.ndarray, keep: np.ndarray, weight: np.ndarray, bins: np.ndarray = SHAPE_BINS) -> dict:
-    """Cut / uncut normalised mass shape per bin, its error, and chi2/ndf against flat.
+    """Cut / uncut normalised mass shape per bin, its error, chi2/ndf against flat and its p-value.
 
     Per bin the weighted efficiency e_i = W_pass/W; its error is binomial for weighted events,
     sqrt((1-e)^2 S2_pass + e^2 S2_fail)/W; the chi2 uses the variance a flat cut of efficiency
-    eps would have, eps (1-eps) S2/W^2, in bins with >= 10 effective events (ndf = bins - 1).
+    eps would have, eps (1-eps) S2/W^2, in bins where such a cut keeps and rejects at least
+    ``MIN_EXPECTED_PER_BIN`` effective events (ndf = bins - 1). The p-value is the fraction of
+    random flat cuts (each event kept with probability eps, seeded) with a larger chi2.
     """
     finite = np.isfinite(mass)
-
-    def hist(mask: np.ndarray, power: int) -> np.ndarray:
-        return np.histogram(mass[finite & mask], bins=bins, weights=weight[finite & mask] ** power)[0]
-
-    everything = np.ones_like(keep)
-    total, passed = hist(everything, 1), hist(keep, 1)
-    s2_all, s2_pass, s2_fail = hist(everything, 2), hist(keep, 2), hist(~keep, 2)
-    eps = passed.sum() / total.sum()
+    mass, keep, weight = mass[finite], keep[finite], weight[finite]
+    total = np.histogram(mass, bins=bins, weights=weight)[0]
+    s2_all = np.histogram(mass, bins=bins, weights=weight**2)[0]
+    eps = weight[keep].sum() / weight.sum()
     with np.errstate(invalid="ignore", divide="ignore"):
-        e = passed / total
-        error = np.sqrt((1 - e) ** 2 * s2_pass + e**2 * s2_fail) / total
-        used = total**2 / s2_all >= MIN_EFFECTIVE_PER_BIN
-        chi2 = float((((e - eps) ** 2) / (eps * (1 - eps) * s2_all / total**2))[used].sum())
+        effective_events = total**2 / s2_all
+        used = (eps * effective_events >= MIN_EXPECTED_PER_BIN) & ((1 - eps) * effective_events >= MIN_EXPECTED_PER_BIN)
     ndf = int(used.sum()) - 1
+
+    def chi2_of(kept: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        passed = np.histogram(mass[kept], bins=bins, weights=weight[kept])[0]
+        s2_pass = np.histogram(mass[kept], bins=bins, weights=weight[kept] ** 2)[0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            e = passed / total
+            error = np.sqrt((1 - e) ** 2 * s2_pass + e**2 * (s2_all - s2_pass)) / total
+            chi2 = float((((e - eps) ** 2) / (eps * (1 - eps) * s2_all / total**2))[used].sum())
+        return chi2, e, error
+
+    chi2, e, error = chi2_of(keep)
+    rng = np.random.default_rng(0)
+    toys = np.array([chi2_of(rng.random(len(mass)) < eps)[0] for _ in range(FLAT_CUT_TOYS)])
     return {
         "bins_gev": bins.tolist(),
         "efficiency": float(eps),
@@ -451,6 +464,8 @@ def shape_ratio(mass: np.ndarray, keep: np.ndarray, weight: np.ndarray, bins: np
         "chi2": chi2,
         "ndf": ndf,
         "chi2_per_ndf": chi2 / ndf if ndf > 0 else float("nan"),
+        "p_value_flat": float((toys >= chi2).mean()),
+        "flat_cut_toys": FLAT_CUT_TOYS,
     }
 
 
@@ -704,10 +719,10 @@ def score_cut_tables(results: dict) -> str:
         for s, entry in results["signals"].items()
         for score in results["scores"]
     ]
-    shapes = ["background", "selected", "effective", *[f"score cut {k.replace('_', ' ')}: χ²/ndf (ε)" for k in keeps]]
+    shapes = ["background", "selected", "effective", *[f"score cut {k.replace('_', ' ')}: χ²/ndf, p (ε)" for k in keeps]]
     shape_rows = [
         [f"{b} {score}", str(entry["selected_events"]), f"{entry['effective_events']:.0f}",
-         *[f"{c['chi2']:.1f}/{c['ndf']} ({c['efficiency']:.2f})" for c in cuts.values()]]
+         *[f"{c['chi2']:.1f}/{c['ndf']}, {c['p_value_flat']:.3f} ({c['efficiency']:.2f})" for c in cuts.values()]]
         for b, entry in results["backgrounds"].items()
         for score, cuts in entry["score_cuts"].items()
     ]
@@ -817,9 +832,9 @@ def plot_score_cuts(plt, stem: Path, backgrounds: list[Sample], results: dict) -
                 ratio = np.array([np.nan if v is None else v for v in cut["ratio"]])
                 error = np.array([np.nan if v is None else v for v in cut["ratio_error"]])
                 used = np.array(cut["used_in_chi2"])
-                label = f"{keep.replace('_', ' ')}: χ²/ndf {cut['chi2']:.1f}/{cut['ndf']}"
+                label = f"{keep.replace('_', ' ')}: χ²/ndf {cut['chi2']:.1f}/{cut['ndf']}, p {cut['p_value_flat']:.2f}"
                 line = ax.errorbar(centre[used], ratio[used], yerr=error[used], xerr=half[used], fmt="o", ms=5, label=label)
-                # bins with < 10 effective events (outside the chi2): open markers
+                # bins outside the chi2 (a flat cut keeps or rejects < 5 effective events): open markers
                 ax.errorbar(centre[~used], ratio[~used], yerr=error[~used], xerr=half[~used], fmt="o", ms=5, mfc="none",
                             color=line[0].get_color(), alpha=0.5)
             ax.axhline(1.0, color="grey", ls=":")

@@ -24,7 +24,7 @@ from pairhunt.train.abc_model import (  # noqa: E402
     random_categories,
 )
 from pairhunt.train.abc_ensemble import best_validation  # noqa: E402
-from pairhunt.train.abc_trainer import AbcTrainer, high_mass_power  # noqa: E402
+from pairhunt.train.abc_trainer import AbcTrainer, calibration_bins, calibration_table, high_mass_power  # noqa: E402
 from pairhunt.train.data import from_nanoaod  # noqa: E402
 from pairhunt.train.export import export_run  # noqa: E402
 from pairhunt.train.loop import TrainConfig  # noqa: E402
@@ -127,6 +127,29 @@ def test_mass_calibration_scales_the_last_table_by_a_power_of_the_mass_above_the
     # below the last centre nothing changes (1 TeV: half the 500 GeV table, half the 1.5 TeV one)
     expected = torch.tensor([0.12, 0.25, 0.62, 0.5 * 1.0 + 0.5 * 0.75])
     torch.testing.assert_close(calibration(score, mass), expected)
+
+
+def test_calibration_keeps_the_same_background_fraction_up_to_high_masses():
+    # a steeply falling mass spectrum whose score scale grows as mass**2: the regime of QCD above 1 TeV;
+    # with 25 bins the last one spans the top 4 % and a 10 % cut keeps 7.6 % of the events at 90-98 %
+    rng = np.random.default_rng(7)
+    mass = 200.0 * (1 + rng.pareto(3.0, 60_000))
+    score = rng.exponential(size=mass.size) * (mass / 500.0) ** 2
+    weights = rng.uniform(0.5, 1.5, size=mass.size)
+    table = calibration_table(score, mass, weights)
+    assert len(table["centres"]) == calibration_bins(60_000) == 120
+    calibration = MassCalibration()
+    calibration.set(torch.tensor(table["centres"]), torch.tensor(table["quantiles"]), torch.tensor(table["high_mass_power"]))
+    percentile = calibration(torch.tensor(score, dtype=torch.float32), torch.tensor(mass, dtype=torch.float32)).numpy()
+    for low, high in [(0.0, 0.5), (0.5, 0.9), (0.9, 0.98)]:  # ranges of mass quantiles
+        rows = (mass >= np.quantile(mass, low)) & (mass <= np.quantile(mass, high))
+        for cut in (0.5, 0.9):
+            kept = weights[rows][percentile[rows] > cut].sum() / weights[rows].sum()
+            assert kept == pytest.approx(1 - cut, abs=0.015), (low, high, cut, kept)
+
+
+def test_small_calibration_samples_get_the_minimum_number_of_bins():
+    assert calibration_bins(300) == 25 and calibration_bins(30_000) == 60 and calibration_bins(10**7) == 120
 
 
 def test_high_mass_power_is_fitted_per_quantile_level_and_never_negative():

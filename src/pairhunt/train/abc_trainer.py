@@ -4,7 +4,8 @@ Event weights (``genWeight`` of weighted generated QCD) weight every loss term, 
 mean of one. The normalisations of the pairwise features and of the autoencoder's candidate
 kinematics come from the training set itself (candidates built from randomly assigned jets).
 After training, the best model's anomaly score is calibrated in bins of the average parent mass
-on the training events (``calibration.json`` in the run directory): the mass-decorrelated score.
+on the training events or other background (``calibration.json`` in the run directory): the
+mass-decorrelated score.
 """
 
 from __future__ import annotations
@@ -28,9 +29,15 @@ from pairhunt.train.loop import RunTrainer, TrainConfig
 
 VALIDATION_SEED = 12345  # the random candidate pairs of the validation loss are the same every epoch
 CALIBRATION_FILE = "calibration.json"
-CALIBRATION_BINS = 25  # average-mass bins of equal background event count
+# Average-mass bins of equal background event count: one per EVENTS_PER_CALIBRATION_BIN events,
+# at least MIN_CALIBRATION_BINS (small samples), at most MAX_CALIBRATION_BINS. Narrow bins matter at
+# high mass, where the score grows fastest: with 25 bins on 59k QCD events the last bin ran from
+# 1.1 TeV upwards and a cut keeping 10 % kept 6 % above 1.1 TeV of the very events it was made on.
+EVENTS_PER_CALIBRATION_BIN = 500
+MIN_CALIBRATION_BINS = 25
+MAX_CALIBRATION_BINS = 120
 CALIBRATION_POINTS = 200  # score quantiles per bin: the decorrelated score moves in steps of 0.5 %
-CALIBRATION_TREND_BINS = 10  # the upper 40 % of the bins: their quantiles fix how the score grows with mass beyond them
+CALIBRATION_TREND_FRACTION = 0.4  # the upper bins whose quantiles fix how the score grows with mass beyond them
 
 
 def candidate_scale(data: TrainingData, features: list[str], seed: int) -> list[list[float]]:
@@ -70,8 +77,13 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, levels: np.ndarr
     return np.interp(levels, cdf / weights.sum(), values[order])
 
 
+def calibration_bins(events: int) -> int:
+    """How many average-mass bins a calibration sample of ``events`` events gets."""
+    return int(np.clip(events // EVENTS_PER_CALIBRATION_BIN, MIN_CALIBRATION_BINS, MAX_CALIBRATION_BINS))
+
+
 def mass_calibration(model: AbcModel | AbcEnsemble, data: TrainingData, batch_size: int = 4096) -> dict[str, list]:
-    """Average-mass bins of equal event count: edges, weighted median masses and score quantiles."""
+    """The calibration table of ``model``'s anomaly score on background ``data``."""
     scores, masses = [], []
     model.eval()
     with torch.no_grad():
@@ -80,24 +92,33 @@ def mass_calibration(model: AbcModel | AbcEnsemble, data: TrainingData, batch_si
             _, score, mass = model.hard_assignment_score(jets, torch.as_tensor(data.mask[start : start + batch_size]))
             scores.append(score.numpy())
             masses.append(mass.numpy())
-    score, mass = np.concatenate(scores).astype(np.float64), np.concatenate(masses).astype(np.float64)
-    weights = normalised_weights(data).astype(np.float64)
-    edges = np.quantile(mass, np.linspace(0.0, 1.0, CALIBRATION_BINS + 1))
-    bin_index = np.clip(np.searchsorted(edges[1:-1], mass, side="left"), 0, CALIBRATION_BINS - 1)
+    return calibration_table(
+        np.concatenate(scores).astype(np.float64), np.concatenate(masses).astype(np.float64),
+        normalised_weights(data).astype(np.float64),
+    )
+
+
+def calibration_table(score: np.ndarray, mass: np.ndarray, weights: np.ndarray) -> dict[str, list]:
+    """Average-mass bins of equal event count: edges, weighted median masses, score quantiles and
+    the high-mass power of each quantile (what :class:`MassCalibration` reads)."""
+    n_bins = calibration_bins(len(mass))
+    edges = np.quantile(mass, np.linspace(0.0, 1.0, n_bins + 1))
+    bin_index = np.clip(np.searchsorted(edges[1:-1], mass, side="left"), 0, n_bins - 1)
     levels = (np.arange(CALIBRATION_POINTS) + 0.5) / CALIBRATION_POINTS
-    bins = [bin_index == b for b in range(CALIBRATION_BINS)]
+    bins = [bin_index == b for b in range(n_bins)]
     empty = sum(not members.any() for members in bins)
     if empty:
         raise PairhuntError(
-            f"cannot calibrate the anomaly score in {CALIBRATION_BINS} average-mass bins: {empty} are empty, the model "
+            f"cannot calibrate the anomaly score in {n_bins} average-mass bins: {empty} are empty, the model "
             f"gives {len(np.unique(mass))} distinct average masses for {len(mass)} events (does it send every jet to ISR?)"
         )
     centres = [weighted_quantiles(mass[b], weights[b], np.array([0.5]))[0] for b in bins]
     quantiles = [weighted_quantiles(score[b], weights[b], levels) for b in bins]
-    power = high_mass_power(np.array(centres[-CALIBRATION_TREND_BINS:]), np.array(quantiles[-CALIBRATION_TREND_BINS:]))
+    trend = max(2, round(CALIBRATION_TREND_FRACTION * n_bins))
+    power = high_mass_power(np.array(centres[-trend:]), np.array(quantiles[-trend:]))
     return {
         "edges": edges.tolist(), "centres": centres, "quantiles": np.array(quantiles).tolist(),
-        "high_mass_power": power, "events": int(len(data)),
+        "high_mass_power": power, "events": int(len(mass)),
     }
 
 
