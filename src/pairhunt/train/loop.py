@@ -25,6 +25,9 @@ from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology
 from pairhunt.train.data import TrainingData
 
+STATUS_EVERY = 100  # steps between the progress bar's loss readings (each one waits for the GPU)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings; ``seed`` fixes the split, initialisation and batch order."""
@@ -142,11 +145,12 @@ class RunTrainer:
                     self.optimiser.step()
                     self.schedule.step()
                     for name, value in {"loss": total.detach(), **parts}.items():
-                        sums[name] = sums.get(name, 0.0) + float(value)
-                    bar.update(task, advance=1, status=f"loss {sums['loss'] / (b + 1):.3f}")
+                        sums[name] = sums.get(name, 0.0) + value.double()  # summed on the device: reading it every step would stall a GPU
+                    status = {"status": f"loss {float(sums['loss']) / (b + 1):.3f}"} if progress and b % STATUS_EVERY == 0 else {}
+                    bar.update(task, advance=1, **status)
                 self.epoch += 1
                 record = {"epoch": self.epoch, "seconds": round(time.perf_counter() - start, 1)}
-                record.update({k: v / n_batches for k, v in sums.items()})
+                record.update({k: float(v) / n_batches for k, v in sums.items()})
                 record.update({f"val_{k}": v for k, v in self.validate().items()})
                 self.history.append(record)
                 bar.update(task, status=f"{self.monitor} {record[self.monitor]:.3f}")

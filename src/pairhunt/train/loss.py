@@ -43,6 +43,13 @@ class AssignmentLoss:
         self.products = [len(topology.products[p]) for p in self.parents]
         self.permutations = torch.as_tensor(parent_permutations(topology))
         self.detection_weight = detection_weight
+        self._permutations_on: dict[torch.device, torch.Tensor] = {}
+
+    def permutations_on(self, device: torch.device) -> torch.Tensor:
+        """The permutations on ``device``, copied once: a copy per step would wait for the GPU every step."""
+        if device not in self._permutations_on:
+            self._permutations_on[device] = self.permutations.to(device)
+        return self._permutations_on[device]
 
     def __call__(self, outputs: dict[str, torch.Tensor], targets: torch.Tensor, weights: torch.Tensor):
         recon = torch.stack([(targets[:, p, :k] >= 0).all(dim=1) for p, k in enumerate(self.products)], dim=1)
@@ -60,7 +67,7 @@ class AssignmentLoss:
         n_recon = recon.sum(dim=1).clamp_min(1)
         assignment_loss = (weights * has_parent * assignment / n_recon).sum() / (weights * has_parent).sum().clamp_min(1e-6)
         rows = torch.arange(len(best), device=best.device)[:, None]
-        detection_target = recon[rows, self.permutations.to(best.device)[best]].float()
+        detection_target = recon[rows, self.permutations_on(best.device)[best]].float()
         detection_loss = F.binary_cross_entropy_with_logits(outputs[DETECTION_LOGITS], detection_target)
         total = assignment_loss + self.detection_weight * detection_loss
         return total, {"assignment": assignment_loss.detach(), "detection": detection_loss.detach()}
