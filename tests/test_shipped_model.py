@@ -41,8 +41,8 @@ def test_shipped_model_through_the_runner(generated, shared_nanoaod, tmp_path):
     report = json.loads((tmp_path / "evaluation.json").read_text())
     cells = report["datasets"]["ttbar"]["methods"]
     inclusive = {m: cells[m]["inclusive"]["all"]["parent_efficiency"] for m in ("spanet", "chi2")}
-    # the model card's test set (20,028 events): SPA-NET 0.578, chi2 0.282; here 142 events (+-0.04)
-    assert inclusive["spanet"] == pytest.approx(0.578, abs=0.08)
+    # the model card's test set (20,028 events): SPA-NET 0.587, chi2 0.282; here 142 events (+-0.04)
+    assert inclusive["spanet"] == pytest.approx(0.587, abs=0.08)
     assert inclusive["chi2"] == pytest.approx(0.282, abs=0.08)
     assert inclusive["spanet"] > inclusive["chi2"] + 0.1
     from coffea.util import load
