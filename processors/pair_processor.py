@@ -118,7 +118,7 @@ class PairProcessor(processor.ProcessorABC):
 
         hists = output["hists"]
         hists["n_jets"].fill(dataset=dataset, n_jets=jets.multiplicity, weight=weight)
-        table = EventTable(events, selected, jets, object_counts(events, topology.jets)) if self.output_dir else None
+        table = EventTable(events, selected, jets, object_counts(events, topology.jets), weights) if self.output_dir else None
         for method in self.methods:
             tick = time.perf_counter()
             assignment = method.assign(jets, topology)

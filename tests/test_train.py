@@ -273,7 +273,7 @@ def assert_heads_reach_the_table_and_histograms(method, topology, dataset):
     assert assignment.heads[regression].shape == (len(dataset),) and np.isfinite(assignment.heads[regression]).all()
     np.testing.assert_allclose(assignment.heads[classification].sum(axis=1), 1.0, rtol=1e-9)
     selected = np.ones(len(dataset), dtype=bool)
-    table = EventTable(ak.Array({"event": np.arange(len(dataset))}), selected, jets, jets.counts)
+    table = EventTable(ak.Array({"event": np.arange(len(dataset))}), selected, jets, jets.counts, np.ones(len(dataset)))
     from pairhunt.candidates import build_candidates
 
     table.add_method("spanet", assignment, build_candidates(jets, assignment, topology.n_parents, topology.products_per_parent), topology.parents)

@@ -60,3 +60,24 @@ def build_candidates(
     n_members = member.sum(axis=2)
     complete = n_members >= 1 if n_products is None else n_members == np.asarray(n_products)
     return Candidates(p4=p4, complete=complete)
+
+
+def pair_mass_fractions(jets: JetInputs, assignment: JetAssignment, candidates: Candidates) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest m_ij² / m² over the pairs of jets inside each candidate, ``[events, parents]``
+    (NaN for incomplete candidates or those of one jet): the Dalitz variables of a three-body
+    decay, spread evenly for a heavy particle's decay and hierarchical for QCD radiation."""
+    first, second = np.triu_indices(jets.width, k=1)
+    px, py, pz, energy = (a[:, first] + a[:, second] for a in jets.four_momenta())  # [events, pairs]
+    pair_mass2 = energy**2 - px**2 - py**2 - pz**2
+    parent = assignment.parent[:, first]
+    same = (parent == assignment.parent[:, second]) & jets.mask[:, first] & jets.mask[:, second]
+    mass2 = candidates.mass**2
+    bounds = []
+    for p in range(mass2.shape[1]):
+        inside = same & (parent == p)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fraction = pair_mass2 / mass2[:, p, None]
+        low, high = np.where(inside, fraction, np.inf).min(axis=1), np.where(inside, fraction, -np.inf).max(axis=1)
+        valid = inside.any(axis=1) & candidates.complete[:, p]
+        bounds.append((np.where(valid, low, np.nan), np.where(valid, high, np.nan)))
+    return np.stack([b[0] for b in bounds], axis=1), np.stack([b[1] for b in bounds], axis=1)

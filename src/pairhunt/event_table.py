@@ -1,7 +1,11 @@
 """Per-event results of a chunk, written as one parquet file for users to join back to NanoAOD.
 
-Keys: ``run``, ``luminosityBlock``, ``event`` (and the dataset in the path). For each method
-``M``: ``M_mass`` (per parent), ``M_mavg``, optionally ``M_score``, for SPA-NET models with
+Keys: ``run``, ``luminosityBlock``, ``event`` (and the dataset in the path). Per event its
+generator ``weight`` (1 without ``genWeight``), ``n_jets`` (selected jets before keeping the
+leading ones), ``ht`` (scalar pT sum of the kept jets) and their ``sphericity`` and ``aplanarity``, so an analysis of the table alone (the
+anomaly methods) weights and describes events as the histograms do. For each method
+``M``: ``M_mass``, ``M_pt``, ``M_eta``, ``M_phi``, ``M_dalitz_min``, ``M_dalitz_max`` (per parent
+candidate; the last two: smallest and largest m_ij² / m² over its jet pairs), ``M_mavg``, optionally ``M_score``, for SPA-NET models with
 detection outputs ``M_detection_<parent>`` (the probability, whatever the detection cut), for
 models with event-level heads ``M_regression_<target>`` (the value) and ``M_classification_<target>``
 (the class probabilities), and
@@ -23,9 +27,9 @@ import numpy as np
 
 from pairhunt.assign.base import JetAssignment
 from pairhunt.atomic import atomic_path
-from pairhunt.candidates import Candidates
+from pairhunt.candidates import Candidates, pair_mass_fractions
 from pairhunt.contract import detection_output
-from pairhunt.inputs import JetInputs
+from pairhunt.inputs import JetInputs, event_shape
 from pairhunt.padding import scatter_to_jagged
 
 KEYS = ("run", "luminosityBlock", "event")
@@ -34,14 +38,21 @@ KEYS = ("run", "luminosityBlock", "event")
 class EventTable:
     """Collects the columns of one chunk; ``write`` puts them in a parquet file."""
 
-    def __init__(self, events, selected: np.ndarray, jets: JetInputs, jet_counts: np.ndarray):
-        """``jet_counts``: objects per event of the input's collection (all merged collections')."""
+    def __init__(self, events, selected: np.ndarray, jets: JetInputs, jet_counts: np.ndarray, weights: np.ndarray):
+        """``jet_counts``: objects per event of the input's collection (all merged collections');
+        ``weights``: the generator weight of every event read."""
         self.selected = selected
         self.jets = jets
         self.n_events = len(selected)
         self.jet_counts = jet_counts
         self.columns: dict[str, object] = {k: ak.to_numpy(events[k]) for k in KEYS if k in events.fields}
         self.columns["selected"] = selected
+        self.columns["weight"] = np.asarray(weights, dtype=np.float64)
+        self.columns["n_jets"] = self._expand(np.asarray(jets.multiplicity, dtype=np.int32), 0)
+        self.columns["ht"] = self._expand(np.where(jets.mask, jets.pt, 0.0).sum(axis=1), np.nan)
+        sphericity, aplanarity = event_shape(jets)
+        self.columns["sphericity"] = self._expand(sphericity, np.nan)
+        self.columns["aplanarity"] = self._expand(aplanarity, np.nan)
         self._index = self._expand(jets.index, -1)
 
     def _expand(self, values: np.ndarray, fill) -> np.ndarray:
@@ -52,6 +63,12 @@ class EventTable:
 
     def add_method(self, name: str, assignment: JetAssignment, candidates: Candidates, parents: Sequence[str]) -> None:
         self.columns[f"{name}_mass"] = self._expand(candidates.mass, np.nan)
+        for field in ("pt", "eta", "phi"):
+            values = np.where(candidates.complete, getattr(candidates.p4, field), np.nan)
+            self.columns[f"{name}_{field}"] = self._expand(values, np.nan)
+        smallest, largest = pair_mass_fractions(self.jets, assignment, candidates)
+        self.columns[f"{name}_dalitz_min"] = self._expand(smallest, np.nan)
+        self.columns[f"{name}_dalitz_max"] = self._expand(largest, np.nan)
         self.columns[f"{name}_mavg"] = self._expand(candidates.mass_average, np.nan)
         if assignment.score is not None:
             self.columns[f"{name}_score"] = self._expand(assignment.score.astype(np.float64), np.nan)

@@ -301,3 +301,19 @@ def select_jets(
     for name, values in raw_features.items():
         inputs.features[name] = np.where(mask, apply_transform(gather(values), wanted[name].transform), 0.0)
     return inputs, event_mask
+
+
+def event_shape(jets: JetInputs) -> tuple[np.ndarray, np.ndarray]:
+    """Sphericity and aplanarity of the kept jets (eigenvalues λ1 ≥ λ2 ≥ λ3 of the momentum
+    tensor Σ pᵅpᵝ / Σ |p|²: S = 3/2 (λ2 + λ3), A = 3/2 λ3). Decays of a heavy pair at rest fill
+    the event; QCD, even with many jets, stays close to a back-to-back dijet. NaN without jets."""
+    px, py, pz, _ = jets.four_momenta()
+    momenta = np.stack([px, py, pz], axis=-1)  # [E, N, 3], zero for padding
+    tensor = np.einsum("eni,enj->eij", momenta, momenta)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tensor /= np.trace(tensor, axis1=1, axis2=2)[:, None, None]
+    eigen = np.linalg.eigvalsh(np.nan_to_num(tensor))  # ascending
+    empty = ~jets.mask.any(axis=1)
+    sphericity = np.where(empty, np.nan, 1.5 * (eigen[:, 0] + eigen[:, 1]))
+    aplanarity = np.where(empty, np.nan, 1.5 * eigen[:, 0])
+    return sphericity, aplanarity
