@@ -178,3 +178,17 @@ def test_injected_event_counts_stay_counts_and_weighted_templates_scale_their_we
     np.testing.assert_allclose(as_weights.variances, background.variances + 4.0 * signal.variances)
     rows = injection_test(background, signal, [1.0, 2.0, 4.0], resolution=0.07, counts=True)
     assert rows[0]["local_significance"] < rows[1]["local_significance"] < rows[2]["local_significance"]
+
+
+def test_a_blinded_fit_ignores_the_signal_region_and_predicts_it():
+    """A bump inside the blinded range leaves the sideband fit as it is without the bump."""
+    counts = np.random.default_rng(9).poisson(smooth(50_000)).astype(float)
+    blind = (1300.0, 1700.0)
+    plain = fit_dijet(unweighted(counts), 3, blind=blind)
+    bumped = fit_dijet(unweighted(counts + bump(2_000, width=40.0)), 3, blind=blind)  # contained: ±5 widths
+    np.testing.assert_allclose(bumped.params, plain.params, rtol=1e-3)  # the minimiser's tolerance
+    inside = (0.5 * (EDGES[1:] + EDGES[:-1]) > blind[0]) & (0.5 * (EDGES[1:] + EDGES[:-1]) < blind[1])
+    assert bumped.ndf == int((~inside).sum()) - 3
+    assert bumped.expected()[inside].sum() == pytest.approx(smooth(50_000)[inside].sum(), rel=0.05)
+    unblinded = fit_dijet(unweighted(counts + bump(2_000, width=40.0)), 3)
+    assert unblinded.deviance > bumped.deviance  # the bump cannot hide from an unblinded fit

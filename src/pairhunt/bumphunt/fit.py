@@ -37,6 +37,7 @@ class BackgroundFit:
     covariance: np.ndarray
     deviance: float
     sqrt_s: float = SQRT_S
+    fitted: np.ndarray | None = None  # bins the likelihood used (None: all; a blinded fit leaves some out)
 
     @property
     def n_params(self) -> int:
@@ -44,7 +45,8 @@ class BackgroundFit:
 
     @property
     def ndf(self) -> int:
-        return len(self.spectrum.values) - self.n_params
+        used = len(self.spectrum.values) if self.fitted is None else int(self.fitted.sum())
+        return used - self.n_params
 
     def expected(self, params: np.ndarray | None = None) -> np.ndarray:
         """Predicted sum of weights per bin."""
@@ -80,19 +82,29 @@ class BackgroundFit:
         }
 
 
-def fit_dijet(spectrum: Spectrum, n_params: int, start: np.ndarray | None = None, sqrt_s: float = SQRT_S) -> BackgroundFit:
-    """Maximum-likelihood fit of the ``n_params``-parameter dijet function."""
+def fit_dijet(
+    spectrum: Spectrum,
+    n_params: int,
+    start: np.ndarray | None = None,
+    sqrt_s: float = SQRT_S,
+    blind: tuple[float, float] | None = None,
+) -> BackgroundFit:
+    """Maximum-likelihood fit of the ``n_params``-parameter dijet function; with ``blind`` =
+    (low, high) the bins inside are left out (a sideband fit that predicts a signal region)."""
     if n_params not in N_PARAMETERS:
         raise PairhuntError(f"the dijet function has 3, 4 or 5 parameters, not {n_params}")
     spectrum.check_fittable()
-    if len(spectrum.values) <= n_params:
-        raise PairhuntError(f"{len(spectrum.values)} bins cannot constrain {n_params} parameters")
+    centres = spectrum.centres
+    fitted = None if blind is None else ~((centres > blind[0]) & (centres < blind[1]))
+    used = np.ones(len(centres), dtype=bool) if fitted is None else fitted
+    if used.sum() <= n_params:
+        raise PairhuntError(f"{int(used.sum())} bins cannot constrain {n_params} parameters")
     observed, scale = spectrum.effective_counts(), spectrum.scale()
     if start is None:
-        start = start_values(n_params, spectrum.edges, spectrum.values.sum(), sqrt_s)
+        start = start_values(n_params, spectrum.edges, spectrum.values[used].sum() * len(used) / used.sum(), sqrt_s)
 
     def cost(params: np.ndarray) -> float:
-        return poisson_deviance(observed, bin_integrals(spectrum.edges, params, sqrt_s) / scale)
+        return poisson_deviance(observed[used], bin_integrals(spectrum.edges, params, sqrt_s)[used] / scale[used])
 
     minuit = Minuit(cost, np.asarray(start, dtype=np.float64))
     minuit.errordef = Minuit.LEAST_SQUARES  # the deviance is -2 log L
@@ -104,7 +116,7 @@ def fit_dijet(spectrum: Spectrum, n_params: int, start: np.ndarray | None = None
         raise PairhuntError(f"the {n_params}-parameter dijet fit did not converge")
     minuit.hesse()
     params = np.array(minuit.values)
-    return BackgroundFit(spectrum, params, np.array(minuit.covariance), float(minuit.fval), sqrt_s)
+    return BackgroundFit(spectrum, params, np.array(minuit.covariance), float(minuit.fval), sqrt_s, fitted)
 
 
 def f_test(simple: BackgroundFit, extended: BackgroundFit) -> float:
