@@ -14,7 +14,7 @@ $(PYTHON):
 
 install: $(PYTHON)
 	$(PYTHON) -m pip install --quiet "$(TORCH)"
-	$(PYTHON) -m pip install --quiet -e ".[generate,train,test,dask]"
+	$(PYTHON) -m pip install --quiet -e ".[generate,train,anomaly,test,dask]"
 
 DEMO := pairhunt-demo
 

@@ -12,7 +12,7 @@ from coffea.util import save
 
 from pairhunt.atomic import write_text_atomically
 
-CATEGORY_AXES = ("dataset", "method", "parent")
+CATEGORY_AXES = ("dataset", "method", "parent", "selection")
 
 
 def _slices(h: hist.Hist):

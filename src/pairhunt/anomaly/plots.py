@@ -1,0 +1,61 @@
+"""mplhep figures of an anomaly search: the mass spectrum after each cut with its sideband fit,
+and the sculpting check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pairhunt.anomaly.regions import Window
+from pairhunt.bumphunt.plots import _pyplot
+
+
+def _finish(plt, fig, ax, window: Window, ylabel: str, path: Path) -> Path:
+    """Shade the signal region, label the mass axis, save and close."""
+    ax.axvspan(window.low, window.high, color="grey", alpha=0.15, label="signal region")
+    ax.set_xlabel("Average parent mass [GeV]")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=12)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_cuts(histogram, window: Window, predictions: dict[str, np.ndarray], path: Path) -> Path:
+    """Data before and after every cut; dashed, the sideband fit's prediction for each cut."""
+    plt, hep = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 8))
+    for k, selection in enumerate(histogram.axes["selection"]):
+        h = histogram[{"selection": selection}]
+        colour = f"C{k}"
+        hep.histplot(h.values(), h.axes[0].edges, yerr=np.sqrt(h.variances()), histtype="errorbar", color=colour, label=selection, ax=ax)
+        if selection in predictions:
+            hep.histplot(predictions[selection], h.axes[0].edges, color=colour, ls="--", ax=ax)
+    ax.set_yscale("log")
+    return _finish(plt, fig, ax, window, "Events / bin", path)
+
+
+def plot_sculpting(shapes: dict[str, dict], window: Window, path: Path) -> Path:
+    """Simulated background: mass shape after each cut over before, normalised to its efficiency."""
+    plt, _ = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 6))
+    for k, (label, shape) in enumerate(shapes.items()):
+        edges = np.asarray(shape["edges"])
+        centres = 0.5 * (edges[1:] + edges[:-1]) + 0.01 * k * np.diff(edges)  # side by side
+        ax.errorbar(centres, shape["ratio"], yerr=shape["ratio_error"], fmt="o", label=f"{label}: χ²/ndf {shape['chi2']:.1f}/{shape['ndf']}")
+    ax.axhline(1.0, color="black", lw=1)
+    return _finish(plt, fig, ax, window, "after cut / before (÷ efficiency)", path)
+
+
+def plot_sic(sic: dict, path: Path) -> Path:
+    """The significance improvement ε_S / √ε_B against the signal efficiency."""
+    plt, _ = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 6))
+    ax.plot(sic["eps_s"], sic["sic"], color="tab:red")
+    ax.axhline(1.0, color="black", lw=1, ls="--")
+    ax.set_xlabel("Signal efficiency ε_S (signal region)")
+    ax.set_ylabel("SIC = ε_S / √ε_B")
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return path
