@@ -2,10 +2,11 @@
 
 Keys: ``run``, ``luminosityBlock``, ``event`` (and the dataset in the path). Per event its
 generator ``weight`` (1 without ``genWeight``), ``n_jets`` (selected jets before keeping the
-leading ones), ``ht`` (scalar pT sum of the kept jets) and their ``sphericity`` and ``aplanarity``, so an analysis of the table alone (the
-anomaly methods) weights and describes events as the histograms do. For each method
-``M``: ``M_mass``, ``M_pt``, ``M_eta``, ``M_phi``, ``M_dalitz_min``, ``M_dalitz_max`` (per parent
-candidate; the last two: smallest and largest m_ij² / m² over its jet pairs), ``M_mavg``, optionally ``M_score``, for SPA-NET models with
+leading ones), ``ht`` (scalar pT sum of the kept jets) and their ``sphericity`` and
+``aplanarity``, so an analysis of the table alone (the anomaly methods) weights and describes
+events as the histograms do. For each method ``M``: ``M_mass``, ``M_pt``, ``M_eta``, ``M_phi``,
+``M_dalitz_min``, ``M_dalitz_max`` (per parent candidate; the last two: smallest and largest
+m_ij² / m² over its jet pairs), ``M_mavg``, optionally ``M_score``, for SPA-NET models with
 detection outputs ``M_detection_<parent>`` (the probability, whatever the detection cut), for
 models with event-level heads ``M_regression_<target>`` (the value) and ``M_classification_<target>``
 (the class probabilities), and

@@ -43,7 +43,8 @@ def plot_sculpting(shapes: dict[str, dict], window: Window, path: Path) -> Path:
     for k, (label, shape) in enumerate(shapes.items()):
         edges = np.asarray(shape["edges"])
         centres = 0.5 * (edges[1:] + edges[:-1]) + 0.01 * k * np.diff(edges)  # side by side
-        ax.errorbar(centres, shape["ratio"], yerr=shape["ratio_error"], fmt="o", label=f"{label}: χ²/ndf {shape['chi2']:.1f}/{shape['ndf']}")
+        label = f"{label}: χ²/ndf {shape['chi2']:.1f}/{shape['ndf']}"
+        ax.errorbar(centres, shape["ratio"], yerr=shape["ratio_error"], fmt="o", label=label)
     ax.axhline(1.0, color="black", lw=1)
     return _finish(plt, fig, ax, window, "after cut / before (÷ efficiency)", path)
 

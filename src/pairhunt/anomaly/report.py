@@ -76,7 +76,8 @@ def write_search(
     paths["scores"] = output / "scores.parquet"
     with atomic_path(paths["scores"]) as tmp:
         columns = {k: np.ascontiguousarray(data.keys[:, i]) for i, k in enumerate(KEYS)}
-        ak.to_parquet(ak.zip({**columns, "dataset": data.origin.astype(str), "mass": data.mass, "weight": data.weight, "score": scores.data}), tmp)
+        columns |= {"dataset": data.origin.astype(str), "mass": data.mass, "weight": data.weight, "score": scores.data}
+        ak.to_parquet(ak.zip(columns), tmp)
     predictions = {}
     for selection in masses.axes["selection"]:
         predicted = _sideband_prediction(masses[{"selection": selection}], window)
@@ -93,7 +94,10 @@ def write_search(
         if cut.hunt is not None:
             hunt_dir = output / f"keep_{cut.keep:g}"
             write_report(cut.hunt, hunt_dir, f"{method}, keep {cut.keep:g}")
-            entry["bump_hunt"] = {"most_significant_window": cut.hunt.scan.best_window(), "global": None if cut.hunt.global_ is None else cut.hunt.global_.to_dict()}
+            entry["bump_hunt"] = {
+                "most_significant_window": cut.hunt.scan.best_window(),
+                "global": None if cut.hunt.global_ is None else cut.hunt.global_.to_dict(),
+            }
         result["cuts"].append(entry)
     if background is not None:
         shapes = {f"keep {c.keep:g}": c.sculpting for c in cuts}
