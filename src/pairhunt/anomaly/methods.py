@@ -58,6 +58,7 @@ def _features(data: AnomalySample, window: Window, config: SearchConfig, *others
     if not config.decorrelate:
         return [None if s is None else s.features for s in samples]
     sideband = window.roles(data.mass) == SIDEBAND
+    _require(int(sideband.sum()), "sidebands (to decorrelate the features from the mass)")
     rng = np.random.default_rng(config.seed + 3)
     transform = MassDecorrelation(data.features[sideband], data.mass[sideband], data.weight[sideband], rng)
     return [None if s is None else transform.transform(s.features, s.mass, rng) for s in samples]
