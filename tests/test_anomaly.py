@@ -232,6 +232,12 @@ def test_pairhunt_anomaly_end_to_end(pair_run, tmp_path, method):
     assert main(argv) == 0
     result = json.loads((out / "anomaly.json").read_text())
     assert result["events"]["total"] == len(sample)
+    counts = result["inputs"]["events"]  # every event of the data accounted for
+    for dataset in ("qcd", "ttbar"):
+        table = ak.concatenate([ak.from_parquet(p) for p in sorted((pair_run / "events" / dataset).glob("*.parquet"))])
+        assert counts[dataset]["read"] == len(table) and counts[dataset]["selected"] == int(ak.sum(table.selected))
+        assert 0 < counts[dataset]["used"] <= counts[dataset]["selected"]
+    assert counts["unweighted"] == {"kept": len(sample), "of": counts["qcd"]["used"] + counts["ttbar"]["used"]}
     assert result["events"]["signal_region"] >= 20 and result["events"]["sidebands"] >= 20
     assert set(result["mass_correlations"]) == set(sample.names)
     assert [c["keep"] for c in result["cuts"]] == [0.5] and result["cuts"][0]["sculpting"] is not None

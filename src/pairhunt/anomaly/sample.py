@@ -67,10 +67,13 @@ def table_columns(table: ak.Array) -> dict[str, np.ndarray]:
     return columns
 
 
-def load_sample(run_dir: str | Path, method: str, datasets: list[str], features: list[str] | None = None) -> AnomalySample:
+def load_sample(
+    run_dir: str | Path, method: str, datasets: list[str], features: list[str] | None = None, accounting: dict | None = None
+) -> AnomalySample:
     """The ``datasets`` of a finished run, reconstructed by ``method``; ``features`` default to
     :data:`~pairhunt.anomaly.features.DEFAULT_FEATURES`, ``["all"]`` means every known feature,
-    in both cases those the table has columns for."""
+    in both cases those the table has columns for. ``accounting``, if given, receives per
+    dataset the events read, selected, and used (a complete pair and finite features)."""
     require_complete(run_dir)
     parts = []
     for dataset in datasets:
@@ -91,6 +94,8 @@ def load_sample(run_dir: str | Path, method: str, datasets: list[str], features:
         usable = columns["selected"] & np.isfinite(columns[f"{method}_mavg"])
         matrix = feature_matrix(columns, method, names)
         usable &= np.isfinite(matrix).all(axis=1)
+        if accounting is not None:
+            accounting[dataset] = {"read": len(usable), "selected": int(columns["selected"].sum()), "used": int(usable.sum())}
         keys = np.stack([columns.get(k, np.zeros(len(usable), dtype=np.int64)) for k in KEYS], axis=1).astype(np.int64)
         parts.append(
             AnomalySample(

@@ -30,12 +30,16 @@ def execute(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     window = anomaly.Window(args.window[0], args.window[1], args.sideband)
 
+    accounting: dict[str, dict] = {}
+
     def load(datasets: list[str], names: list[str] | None):
-        return anomaly.load_sample(args.run_dir, args.assignment, datasets, names)
+        return anomaly.load_sample(args.run_dir, args.assignment, datasets, names, accounting)
 
     data = load(args.data, args.features)
     if args.unweight is not None:
+        accounting["unweighted"] = {"kept": None, "of": len(data)}
         data = data.unweighted(args.unweight)
+        accounting["unweighted"]["kept"] = len(data)
     names = list(data.names)
     reference = load(args.reference, names) if args.reference else None
     signal = load(args.signal, names) if args.signal else None
@@ -45,7 +49,10 @@ def execute(args: argparse.Namespace) -> int:
         Path(args.output), args.method, data, window, config, tuple(args.keep),
         reference=reference, signal=signal, background=background,
         pseudo_experiments=args.pseudo_experiments, resolution=args.resolution,
-        inputs={"run_dir": str(args.run_dir), "assignment": args.assignment, "data": args.data, "unweight_seed": args.unweight},
+        inputs={
+            "run_dir": str(args.run_dir), "assignment": args.assignment, "data": args.data, "unweight_seed": args.unweight,
+            "events": accounting,  # per dataset read, selected and used; what unweighting kept
+        },
     )
     result = json.loads(paths["json"].read_text())
     for cut in result["cuts"]:
