@@ -5,14 +5,16 @@ Self-contained for a GPU node without a package registry (``../shared/gpu/README
 1. builds a large file (``--events``, default 1M) by tiling a small NanoAOD-like file (event
    numbers stay unique), so that nothing big travels to the node;
 2. model alone: ``InferenceSession.run`` on padded inputs of the file's selected events, per
-   provider and batch size (one intra-op thread on CPU: events/s per core);
+   provider and batch size (one intra-op thread on CPU: events/s per core), and (``--jets``) at
+   the fastest batch while the number of jets N grows;
 3. agreement: the assignments of CPU and CUDA (TF32 on and off) on the same events; computing
    them first also compiles pairhunt's numba kernels into their cache before the workers start;
 4. end to end: ``pairhunt run --method spanet=MODEL --no-events`` on the large file with the
    futures executor and 1, 8, 16 worker processes (``--workers``, ``--cpu-workers``), per device,
    optionally once more on a larger file (``--large-events``) to show the start-up's share, and
    (``--dask``) on a Dask cluster kept running between runs, as on an analysis facility: the
-   first run starts and warms the workers, the next ones find them warm.
+   first run starts and warms the workers, the next ones find them warm (the larger file, if
+   any, then runs on the warm cluster too); ``--no-futures`` keeps only the Dask rows.
 
 Results are written after every row, so a run stopped by a time limit keeps what it measured.
 
@@ -54,6 +56,8 @@ from pairhunt.generate.nanoaod import NanoAODWriter
 from pairhunt.inputs import select_jets
 from pairhunt.assign.onnx import CUDA, create_session, read_contract, resolve_model_path
 from pairhunt.topology import load_topology
+
+from model_throughput import JET_COUNTS, padded_batch  # the CPU benchmark's N scan, beside this script
 
 
 def tile(small: Path, output: Path, n_events: int) -> int:
@@ -120,6 +124,19 @@ def model_alone(model: Path, contract, jets, device: str, batch: int) -> dict:
         session.run(contract.outputs, {JETS_INPUT: x[first : first + batch], MASK_INPUT: mask[first : first + batch]})
     seconds = time.perf_counter() - start
     return {"device": device, "batch": batch, "events_per_s": round(len(x) / seconds)}
+
+
+def model_alone_jets(model: Path, contract, jets, device: str, batch: int, n_jets: int) -> dict:
+    """events/s of the bare session at ``n_jets`` jets per event (real jets cut or repeated, all
+    marked real: the cost of a full N-jet event)."""
+    session = create_session(model, threads=1, device=device)
+    x, mask = padded_batch(jets.feature_matrix(contract.features), jets.mask, n_jets, size=max(4 * batch, 16_384))
+    session.run(contract.outputs, {JETS_INPUT: x[:batch], MASK_INPUT: mask[:batch]})  # warm-up
+    start = time.perf_counter()
+    for first in range(0, len(x), batch):
+        session.run(contract.outputs, {JETS_INPUT: x[first : first + batch], MASK_INPUT: mask[first : first + batch]})
+    seconds = time.perf_counter() - start
+    return {"device": device, "batch": batch, "jets": n_jets, "events_per_s": round(len(x) / seconds)}
 
 
 def assignments(model: Path, contract, jets, device: str, tf32: bool = True) -> np.ndarray:
@@ -212,9 +229,14 @@ def main() -> None:
     parser.add_argument("--cpu-workers", type=int, nargs="+", help="worker counts of the CPU rows (default: --workers)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1024, 8192, 65536])
     parser.add_argument("--cpu-batch-sizes", type=int, nargs="+", default=[1024, 8192])
-    parser.add_argument("--dask", action="store_true", help="also run on a Dask cluster of the largest worker count kept running between runs: once cold, twice warm")
+    parser.add_argument("--dask", action="store_true", help="also run on a Dask cluster of the largest worker count kept running between runs: once cold, then --warm-runs times warm")
+    parser.add_argument("--no-futures", action="store_true", help="skip the futures-executor rows (with --dask: only the cluster's)")
+    parser.add_argument("--warm-runs", type=int, default=2, help="runs on the warm Dask cluster after the cold one")
+    parser.add_argument("--jets", type=int, nargs="*", help=f"model alone at these jet counts N, at each device's fastest batch (no values: {JET_COUNTS.start}..{JET_COUNTS.stop - 1})")
     parser.add_argument("--chunksize", type=int, default=25_000, help="events per chunk: enough chunks for every worker")
     parser.add_argument("--agreement-events", type=int, default=20_000)
+    parser.add_argument("--agreement-model", help="model whose CPU assignments the CUDA ones are compared with (default: --model; "
+                        "e.g. the float32 original of a float16 model)")
     parser.add_argument("--workdir", help="where the tiled files and runs go (default: a temporary directory); a tiled file there is reused")
     parser.add_argument("--output", default="benchmarks/results/gpu.json")
     args = parser.parse_args()
@@ -243,26 +265,34 @@ def main() -> None:
         print(f"tiled {args.sample} to {results['events']} events in {time.perf_counter() - start:.1f} s", flush=True)
         contract, jets = selected_inputs(big, model, args.agreement_events)
         for device in devices:
-            for batch in batches[device]:
-                results.add("model_alone", model_alone(model, contract, jets, device, batch))
-        cpu = assignments(model, contract, jets, "cpu")
+            rows = [model_alone(model, contract, jets, device, batch) for batch in batches[device]]
+            for row in rows:
+                results.add("model_alone", row)
+            fastest = max(rows, key=lambda row: row["events_per_s"])["batch"]
+            for n_jets in (args.jets or JET_COUNTS) if args.jets is not None else ():
+                results.add("model_alone_jets", model_alone_jets(model, contract, jets, device, fastest, n_jets))
+        cpu = assignments(resolve_model_path(args.agreement_model) if args.agreement_model else model, contract, jets, "cpu")
         for tf32 in (True, False) if "cuda" in devices else ():
             differ = (assignments(model, contract, jets, "cuda", tf32) != cpu).any(axis=(1, 2))
             results.add("agreement", {"tf32": tf32, "events": int(len(differ)), "assignments_differing_from_cpu": int(differ.sum())})
-        for device in devices:
+        large = None
+        if args.large_events:
+            large = workdir / "tiled_large.root"
+            results["large_events"] = tile(Path(args.sample), large, args.large_events)
+        for device in devices if not args.no_futures else ():
             for n in workers[device]:
                 results.add("end_to_end", end_to_end(big, args.model, args.topology, device, n, args.chunksize, workdir))
+        if large and not args.no_futures:
+            for device in devices[-1:]:
+                results.add("end_to_end", end_to_end(large, args.model, args.topology, device, max(workers[device]), args.chunksize, workdir))
         if args.dask:
             for device in devices:
                 n = max(workers[device])
                 with dask_cluster(n) as scheduler:
-                    for label in ("dask-cold", "dask-warm", "dask-warm"):
+                    for label in ("dask-cold", *["dask-warm"] * args.warm_runs):
                         results.add("end_to_end", end_to_end(big, args.model, args.topology, device, n, args.chunksize, workdir, scheduler, label))
-        if args.large_events:
-            large = workdir / "tiled_large.root"
-            results["large_events"] = tile(Path(args.sample), large, args.large_events)
-            for device in devices[-1:]:
-                results.add("end_to_end", end_to_end(large, args.model, args.topology, device, max(workers[device]), args.chunksize, workdir))
+                    if large:
+                        results.add("end_to_end", end_to_end(large, args.model, args.topology, device, n, args.chunksize, workdir, scheduler, "dask-warm"))
 
 
 if __name__ == "__main__":

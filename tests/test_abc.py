@@ -244,6 +244,12 @@ def exported(trained, tmp_path_factory):
     return path
 
 
+def test_abc_models_refuse_float16_export(trained, tmp_path):
+    run_dir, _ = trained
+    with pytest.raises(PairhuntError, match="only SPA-NET models export in float16"):
+        export_run(run_dir, tmp_path / "abc16.onnx", precision="float16")
+
+
 @pytest.mark.parametrize("n_jets", [6, 8, 10, 13])
 def test_export_parity_for_several_jet_counts(trained, exported, n_jets):
     run_dir, _ = trained

@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch", reason="needs the 'train' extra")
 from pairhunt.assign.decoding import decode_greedy  # noqa: E402
 from pairhunt.cutflow import Cutflow  # noqa: E402
 from pairhunt.errors import PairhuntError  # noqa: E402
+from pairhunt.precision import convert_to_float16  # noqa: E402
 from pairhunt.inputs import JetInputs, event_level_features, select_jets  # noqa: E402
 from pairhunt.assign.registry import make_method  # noqa: E402
 from pairhunt.assign.onnx import CPU, CUDA, OnnxAssignment, create_session, select_providers  # noqa: E402
@@ -147,6 +148,36 @@ def test_export_parity_for_several_jet_counts(exported, ttbar_data, n_jets):
     for name, value in zip([o.name for o in session.get_outputs()], onnx_out):
         np.testing.assert_allclose(value, torch_out[name].numpy(), atol=1e-4, rtol=1e-4, err_msg=name)
         assert value.shape[0] == 37
+
+
+def test_float16_export_keeps_float32_inputs_outputs_and_the_assignments(exported, ttbar_data, tmp_path):
+    run_dir, path = exported
+    half = tmp_path / "half.onnx"
+    assert export_run(run_dir, half, precision="float16").precision == "float16"
+    assert OnnxAssignment(str(half)).contract.precision == "float16"
+    assert OnnxAssignment(str(path)).contract.precision == "float32"
+    jets, mask = ttbar_data.features[:300], ttbar_data.mask[:300]
+    sessions = [ort.InferenceSession(str(p), providers=[CPU]) for p in (path, half)]
+    assert {i.type for s in sessions for i in s.get_inputs() + s.get_outputs() if i.name != "mask"} == {"tensor(float)"}
+    full, halved = (s.run(None, {"jets": jets, "mask": mask}) for s in sessions)
+    for name, a, b in zip([o.name for o in sessions[0].get_outputs()], full, halved):
+        likely = a > np.log(1e-3) if name.startswith("assignment") else np.isfinite(a)  # the tuples that matter
+        np.testing.assert_allclose(b[likely], a[likely], atol=0.02, err_msg=name)
+    # where float16 picks another assignment it is a near-tie in float32 (this barely trained
+    # model has many): its float32 log-probability is within float16's error of the best
+    decoded = [decode_greedy(outputs[:2], mask) for outputs in (full, halved)]
+    events = np.arange(len(mask))
+    value = [sum(full[p][(events, *slots[:, p].T)] for p in range(2)) for slots in decoded]
+    differ = ~(decoded[0] == decoded[1]).all(axis=(1, 2))
+    assert differ.mean() < 0.5
+    np.testing.assert_allclose(value[1][differ], value[0][differ], atol=0.05)
+    # the exported float32 file converts to the same float16 model (pairhunt export MODEL.onnx --fp16)
+    converted = tmp_path / "converted.onnx"
+    convert_to_float16(path, converted)
+    again = ort.InferenceSession(str(converted), providers=[CPU]).run(None, {"jets": jets, "mask": mask})
+    assert all(np.array_equal(x, y) for x, y in zip(again, halved))
+    with pytest.raises(PairhuntError, match="already a float16 model"):
+        convert_to_float16(half, tmp_path / "twice.onnx")
 
 
 def test_contract_travels_in_the_metadata(exported):

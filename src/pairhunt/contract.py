@@ -22,6 +22,8 @@ from pairhunt.topology import Feature, Topology, topology_from_dict
 
 METADATA_KEY = "pairhunt"
 MODEL_KINDS = ("spanet", "abc")
+# float16: weights and arithmetic in half precision, inputs and outputs still float32
+PRECISIONS = ("float32", "float16")
 
 # graph inputs: padded jet features [B, N, F], real-jet mask [B, N], event-level features [B, G]
 JETS_INPUT = "jets"
@@ -100,6 +102,7 @@ class ModelContract:
     fold_rule: FoldRule | None = None  # None: one model for every event
     # mean and standard deviation of each regression target in training (histogram ranges)
     regression_stats: dict[str, list[float]] = field(default_factory=dict)
+    precision: str = "float32"
 
     def regression_range(self, target: str, width: float = 5.0) -> tuple[float, float]:
         """The span of ``target``'s regressed values a histogram shows: mean +- ``width`` standard
@@ -110,6 +113,8 @@ class ModelContract:
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
             raise PairhuntError(f"unknown model kind {self.kind!r}; expected one of {MODEL_KINDS}")
+        if self.precision not in PRECISIONS:
+            raise PairhuntError(f"unknown model precision {self.precision!r}; expected one of {PRECISIONS}")
         if isinstance(self.fold_rule, dict):  # as read back from JSON
             object.__setattr__(self, "fold_rule", FoldRule(**self.fold_rule))
 

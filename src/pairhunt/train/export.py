@@ -6,6 +6,8 @@ torch's legacy exporter would freeze it at the traced size. Normalisation lives 
 A model set rather than one graph holding every fold: each event runs through exactly one
 model (one graph would compute every fold for every event and select), and every fold file is
 an ordinary model that any ONNX tool opens alone, its fold rule in its contract.
+
+``precision="float16"`` converts the exported graph to half precision (``pairhunt.precision``).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from pathlib import Path
 
 import torch
 
-from pairhunt.contract import GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, METADATA_KEY, ModelContract, global_feature_definitions
+from pairhunt.contract import GLOBALS_INPUT, JETS_INPUT, MASK_INPUT, METADATA_KEY, PRECISIONS, ModelContract, global_feature_definitions
 from pairhunt.errors import PairhuntError
 from pairhunt.model_set import load_model_set
+from pairhunt.precision import check_half_precision_kind, half_precision
 from pairhunt.train.folds import fold_runs
 from pairhunt.train.trainer import load_run
 
@@ -44,12 +47,12 @@ def example_inputs(n_features: int, n_globals: int = 0, batch: int = 3, n_jets: 
     return (jets, mask, torch.randn(batch, n_globals)) if n_globals else (jets, mask)
 
 
-def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best.pt") -> ModelContract:
+def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best.pt", precision: str = "float32") -> ModelContract:
     """Write ``output`` from a run directory: an .onnx file, or for a k-fold run a model set
     directory; returns the contract (for a set, the one its folds share)."""
     folds = fold_runs(run_dir)
     if not folds:
-        return export_model(run_dir, output, checkpoint)
+        return export_model(run_dir, output, checkpoint, precision)
     output = Path(output)
     if output.suffix == ".onnx":
         raise PairhuntError(f"{run_dir} is a {len(folds)}-fold run: it exports to a model set directory; give -o without .onnx")
@@ -58,15 +61,19 @@ def export_run(run_dir: str | Path, output: str | Path, checkpoint: str = "best.
     if stale:
         raise PairhuntError(f"{output} holds other ONNX files ({', '.join(stale)}); a model set directory holds only its folds")
     for fold, name in zip(folds, names):
-        export_model(fold, output / name, checkpoint)
+        export_model(fold, output / name, checkpoint, precision)
     return load_model_set(output).contract
 
 
-def export_model(run_dir: str | Path, output: str | Path, checkpoint: str = "best.pt") -> ModelContract:
+def export_model(run_dir: str | Path, output: str | Path, checkpoint: str = "best.pt", precision: str = "float32") -> ModelContract:
     """Write ``output`` (.onnx) from one (fold) run directory; returns the contract written into it."""
     import onnx
 
+    if precision not in PRECISIONS:
+        raise PairhuntError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
     model, topology, meta = load_run(run_dir, checkpoint)
+    if precision == "float16":
+        check_half_precision_kind(meta["kind"], run_dir)
     if meta["kind"] == "abc" and not model.calibration.ready:
         raise PairhuntError(f"{run_dir}: no mass calibration ({run_dir}/calibration.json); finish `pairhunt train abc` first")
     n_globals = len(meta.get("global_normalisation", {}).get("mean", []))
@@ -96,8 +103,12 @@ def export_model(run_dir: str | Path, output: str | Path, checkpoint: str = "bes
         global_features=list(global_feature_definitions(topology)),
         fold_rule=meta.get("fold_rule"),
         regression_stats={name: list(stats) for name, stats in meta.get("regression_stats", {}).items()},
+        precision=precision,
     )
     proto = onnx.load(str(output))
+    if precision == "float16":
+        proto = half_precision(proto)
     onnx.helper.set_model_props(proto, {METADATA_KEY: contract.to_json()})
     onnx.save(proto, str(output))
     return contract
+
