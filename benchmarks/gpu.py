@@ -112,31 +112,29 @@ def selected_inputs(path: Path, model: Path, limit: int):
     return contract, jets
 
 
-def model_alone(model: Path, contract, jets, device: str, batch: int) -> dict:
-    """events/s of the bare session at one batch size (inputs tiled to at least 4 batches)."""
+def session_rate(model: Path, contract, device: str, x: np.ndarray, mask: np.ndarray, batch: int) -> int:
+    """events/s of a fresh session over ``x`` in batches, after one warm-up batch."""
     session = create_session(model, threads=1, device=device)
-    features = jets.feature_matrix(contract.features)
-    index = np.arange(max(4 * batch, len(features))) % len(features)
-    x, mask = features[index], jets.mask[index]
     session.run(contract.outputs, {JETS_INPUT: x[:batch], MASK_INPUT: mask[:batch]})  # warm-up
     start = time.perf_counter()
     for first in range(0, len(x), batch):
         session.run(contract.outputs, {JETS_INPUT: x[first : first + batch], MASK_INPUT: mask[first : first + batch]})
-    seconds = time.perf_counter() - start
-    return {"device": device, "batch": batch, "events_per_s": round(len(x) / seconds)}
+    return round(len(x) / (time.perf_counter() - start))
+
+
+def model_alone(model: Path, contract, jets, device: str, batch: int) -> dict:
+    """events/s of the bare session at one batch size (inputs tiled to at least 4 batches)."""
+    features = jets.feature_matrix(contract.features)
+    index = np.arange(max(4 * batch, len(features))) % len(features)
+    rate = session_rate(model, contract, device, features[index], jets.mask[index], batch)
+    return {"device": device, "batch": batch, "events_per_s": rate}
 
 
 def model_alone_jets(model: Path, contract, jets, device: str, batch: int, n_jets: int) -> dict:
     """events/s of the bare session at ``n_jets`` jets per event (real jets cut or repeated, all
     marked real: the cost of a full N-jet event)."""
-    session = create_session(model, threads=1, device=device)
     x, mask = padded_batch(jets.feature_matrix(contract.features), jets.mask, n_jets, size=max(4 * batch, 16_384))
-    session.run(contract.outputs, {JETS_INPUT: x[:batch], MASK_INPUT: mask[:batch]})  # warm-up
-    start = time.perf_counter()
-    for first in range(0, len(x), batch):
-        session.run(contract.outputs, {JETS_INPUT: x[first : first + batch], MASK_INPUT: mask[first : first + batch]})
-    seconds = time.perf_counter() - start
-    return {"device": device, "batch": batch, "jets": n_jets, "events_per_s": round(len(x) / seconds)}
+    return {"device": device, "batch": batch, "jets": n_jets, "events_per_s": session_rate(model, contract, device, x, mask, batch)}
 
 
 def assignments(model: Path, contract, jets, device: str, tf32: bool = True) -> np.ndarray:
