@@ -14,6 +14,7 @@ GENERATED = {
     "ttbar-semileptonic": ({}, 400),
     "gluino": ({"mass": 1000.0}, 200),
     "gluino-cascade": ({"mass": 1500.0, "mchi": 500.0}, 200),
+    "stop": ({"mass": 1000.0}, 200),
     "qcd": ({"pthat_min": 250.0}, 200),
 }
 

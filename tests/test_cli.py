@@ -62,6 +62,6 @@ def test_public_api_resolves_lazily():
 
 
 def test_torch_is_not_imported_by_the_analysis_side():
-    code = "import sys, pairhunt.cli, pairhunt.generate, pairhunt.processors; print('torch' in sys.modules)"
+    code = "import sys, pairhunt.cli, pairhunt.generate, pairhunt.processors, pairhunt.theory; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -34,6 +34,12 @@ def test_demo_runs_end_to_end(tmp_path):
     report = (out / "report.md").read_text()
     assert "| abc |" in report and "| mass_asymmetry_6 |" in report
     assert json.loads((out / "report.json").read_text())["config"]["qcd_events"] == 4000
+    # the excess of the baseline's best window placed on the shipped theory map
+    placed = summary["characterize"]
+    assert "error" not in placed, placed
+    assert sum(row["probability"] for row in placed["ranking"]) == pytest.approx(1.0)
+    assert (out / "characterize" / "map.png").is_file() and (out / "characterize" / "characterize.json").is_file()
+    assert "## Which theory does the excess look like?" in report
     # a second demo with the same settings reuses the generated samples
     before = (out / "samples" / "qcd.root").stat().st_mtime_ns
     run_demo(config)

@@ -32,7 +32,7 @@ def truth_mass(jets, parent: int, slots: tuple[int, ...]) -> np.ndarray:
     return ak.to_numpy(chosen[ak.num(chosen) == len(slots)].sum().mass)
 
 
-@pytest.mark.parametrize("name", ["ttbar", "ttbar-semileptonic", "gluino", "gluino-cascade", "qcd"])
+@pytest.mark.parametrize("name", ["ttbar", "ttbar-semileptonic", "gluino", "gluino-cascade", "stop", "qcd"])
 def test_opens_with_nanoaod_schema(generated, name):
     events = open_nanoaod(generated[name])
     assert len(events) > 0
@@ -44,7 +44,7 @@ def test_opens_with_nanoaod_schema(generated, name):
     roots = ak.is_none(parents, axis=1)
     assert ak.all(ak.sum(roots, axis=1) == 2)
     if name != "qcd":
-        assert set(np.unique(ak.to_numpy(ak.flatten(abs(parents.pdgId[~roots]))))) <= {6, 24, 1000021, 1000022}
+        assert set(np.unique(ak.to_numpy(ak.flatten(abs(parents.pdgId[~roots]))))) <= {6, 24, 1000006, 1000021, 1000022}
     with uproot.open(generated[name]) as f:
         assert f["Events"].classname == "TTree"
         assert {"nJet", "nGenPart", "Jet_truthParent", "Jet_truthProduct"} <= set(f["Events"].keys())
@@ -58,6 +58,7 @@ def test_opens_with_nanoaod_schema(generated, name):
         ("gluino", (0, 1, 2), 880.0, 1050.0),  # 1000
         ("gluino-cascade", (0, 1, 2, 3, 4), 1350.0, 1560.0),  # 1500
         ("gluino-cascade", (2, 3, 4), 430.0, 530.0),  # neutralino, 500
+        ("stop", (0, 1), 880.0, 1050.0),  # 1000, two quarks
     ],
 )
 def test_truth_matched_jets_peak_at_the_mass(generated, name, slots, low, high):
@@ -67,7 +68,7 @@ def test_truth_matched_jets_peak_at_the_mass(generated, name, slots, low, high):
     assert low < np.median(masses) < high
 
 
-@pytest.mark.parametrize("name", ["ttbar", "ttbar-semileptonic", "gluino", "gluino-cascade"])
+@pytest.mark.parametrize("name", ["ttbar", "ttbar-semileptonic", "gluino", "gluino-cascade", "stop"])
 def test_truth_labels_are_exclusive(generated, name):
     jets = open_nanoaod(generated[name]).Jet
     n_products = np.array(make_sample(name).products_per_parent)
@@ -148,7 +149,8 @@ def test_exclusive_matching_takes_the_closest_pairs():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["generate", "stop", "-o", "x.root"], "invalid choice"),
+        (["generate", "squark", "-o", "x.root"], "invalid choice"),
+        (["generate", "stop", "--mass", "0", "-o", "x.root"], "--mass must be positive"),
         (["generate", "ttbar", "-n", "-5", "-o", "x.root"], "number of events must be positive"),
         (["generate", "gluino-cascade", "--mass", "800", "--mchi", "900", "-o", "x.root"], "mchi"),
         (["generate", "gluino", "--mass", "-1", "-o", "x.root"], "--mass must be positive"),
@@ -166,7 +168,7 @@ def test_bad_arguments_give_a_clear_error(argv, message, capsys, tmp_path, monke
 
 def test_library_errors_are_pairhunt_errors():
     with pytest.raises(PairhuntError, match="unknown sample"):
-        make_sample("stop")
+        make_sample("squark")
     with pytest.raises(PairhuntError, match="mchi"):
         make_sample("gluino-cascade", mass=1000, mchi=1000)
 

@@ -124,7 +124,10 @@ class ModelContract:
     @classmethod
     def from_json(cls, text: str, source: str = "model") -> ModelContract:
         try:
-            return cls(**json.loads(text))
+            values = json.loads(text)
+            if values.get("kind") == "embed":
+                raise PairhuntError(f"{source} is a theory map (`pairhunt characterize --model`), not an assignment model")
+            return cls(**values)
         except (TypeError, json.JSONDecodeError) as error:
             raise PairhuntError(f"{source}: malformed pairhunt metadata ({error})") from error
 

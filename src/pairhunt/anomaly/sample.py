@@ -67,6 +67,17 @@ def table_columns(table: ak.Array) -> dict[str, np.ndarray]:
     return columns
 
 
+def method_columns(run_dir: str | Path, dataset: str, method: str) -> dict[str, np.ndarray]:
+    """:func:`table_columns` of one dataset of a finished run, refusing a table without ``method``
+    or without event weights."""
+    columns = table_columns(load_results(run_dir, dataset))
+    if f"{method}_mavg" not in columns:
+        raise PairhuntError(f"method {method!r} is not in the per-event table of {run_dir} (dataset {dataset})")
+    if "weight" not in columns:
+        raise PairhuntError(f"the per-event table of {run_dir} has no weights: rerun it with this pairhunt version")
+    return columns
+
+
 def load_sample(
     run_dir: str | Path, method: str, datasets: list[str], features: list[str] | None = None, accounting: dict | None = None
 ) -> AnomalySample:
@@ -77,11 +88,7 @@ def load_sample(
     require_complete(run_dir)
     parts = []
     for dataset in datasets:
-        columns = table_columns(load_results(run_dir, dataset))
-        if f"{method}_mavg" not in columns:
-            raise PairhuntError(f"method {method!r} is not in the per-event table of {run_dir} (dataset {dataset})")
-        if "weight" not in columns:
-            raise PairhuntError(f"the per-event table of {run_dir} has no weights: rerun it with this pairhunt version")
+        columns = method_columns(run_dir, dataset, method)
         if features is None:
             names = default_features(columns, method)
         elif list(features) == ["all"]:

@@ -13,6 +13,8 @@ METHOD_CHOICES = ("cwola", "cathode", "idealised", "supervised")
 def _import_anomaly():
     try:
         import pairhunt.anomaly as anomaly
+        import pairhunt.anomaly.flow  # noqa: F401  (torch and zuko: a missing extra shows here, not mid-search)
+        import pairhunt.anomaly.methods  # noqa: F401
     except ImportError as error:
         raise PairhuntError(f"pairhunt anomaly needs the 'anomaly' extra (pip install 'pairhunt[anomaly]'): {error}") from None
     return anomaly

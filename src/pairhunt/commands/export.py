@@ -8,7 +8,20 @@ from pathlib import Path
 from pairhunt.errors import PairhuntError
 
 
+def _export_embedding(args: argparse.Namespace) -> int:
+    from pairhunt.train.embed_trainer import export_embedding
+
+    if args.fp16:
+        raise PairhuntError("--fp16 is for SPA-NET models; a theory map stays float32")
+    contract = export_embedding(args.run_dir, args.output)
+    print(f"wrote {args.output}: theory map ({contract.latent}-d, sets of {contract.set_size}) of {len(contract.classes)} theories "
+          f"({', '.join(contract.classes)}) for topology {contract.topology!r}, method {contract.method!r}")
+    return 0
+
+
 def execute(args: argparse.Namespace) -> int:
+    if (Path(args.run_dir) / "library.json").is_file():
+        return _export_embedding(args)
     if Path(args.run_dir).is_file():
         if not args.fp16:
             raise PairhuntError(f"{args.run_dir} is an exported model already; --fp16 converts it to float16")

@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, help="output ROOT file")
     parser.add_argument("--seed", type=int, default=1, help="random seed: same seed, same file (default 1)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--mass", type=float, default=1500.0, help="gluino mass in GeV (default 1500)")
+    parser.add_argument("--mass", type=float, default=1500.0, help="gluino or stop mass in GeV (default 1500)")
     parser.add_argument("--mchi", type=float, default=500.0, help="neutralino mass in GeV, cascade only (default 500)")
     parser.add_argument("--pthat-min", type=float, default=250.0, help="QCD pTHat minimum in GeV (default 250)")
     parser.add_argument(

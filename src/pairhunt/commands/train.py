@@ -1,7 +1,8 @@
-"""``pairhunt train spanet|abc``: train an assignment model (needs the ``train`` extra).
+"""``pairhunt train spanet|abc|embed``: train a model (needs the ``train`` extra).
 
 ``spanet`` is supervised (truth-labelled generated files or SPANet HDF5); ``abc`` is
-unsupervised and trains on background events only (weighted generated QCD, or real data).
+unsupervised and trains on background events only (weighted generated QCD, or real data);
+``embed`` trains the theory map on a run over a library of theories, one dataset each.
 """
 
 from __future__ import annotations
@@ -98,6 +99,35 @@ def abc_trainers(args: argparse.Namespace, topology, data):
                    dataclasses.replace(train_config(args), seed=seed), augment=args.augment)
         for seed in args.seeds
     ]
+
+
+def train_embedding(args: argparse.Namespace) -> int:
+    """The theory map on the datasets of a finished run (each one theory)."""
+    from pairhunt.rundir import require_complete
+    from pairhunt.theory.inputs import load_events
+    from pairhunt.train.embed_model import EmbedConfig
+    from pairhunt.train.embed_trainer import EmbedTrainer
+
+    require_complete(args.run_dir)
+    summary_path = Path(args.run_dir) / "summary.json"
+    if not summary_path.is_file():
+        raise PairhuntError(f"{args.run_dir} is not a finished pairhunt run (no summary.json)")
+    summary = json.loads(summary_path.read_text())
+    theories = args.theories or sorted(summary["cutflow"])
+    accounting: dict[str, dict] = {}
+    library = {name: load_events(args.run_dir, args.method, [name], accounting=accounting) for name in theories}
+    config = EmbedConfig(
+        hidden=args.hidden, latent=args.latent, set_size=args.set_size, margin=args.margin, sets_per_theory=args.sets_per_theory,
+        steps=args.steps, validate_every=args.validate_every, learning_rate=args.learning_rate, validation_fraction=args.validation_fraction,
+        window_fraction=args.window_fraction, library_sets=args.library_sets, unlike_quantile=args.unlike_quantile, seed=args.seed, threads=args.threads,
+    )
+    source = {"topology": summary["topology"], "topology_inputs": summary["topology_definition"]["inputs"], "method": args.method,
+              "run_dir": str(Path(args.run_dir).resolve()), "library_events": accounting}
+    history = EmbedTrainer(library, args.output, config, source).fit(progress=not args.no_progress)
+    print(json.dumps(history[-1], indent=2))
+    print(f"run directory: {Path(args.output).resolve()} (best.pt, config.json, history.json, library.json); "
+          f"theories {', '.join(theories)}")
+    return 0
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -204,6 +234,43 @@ def register(subparsers) -> None:
     abc.add_argument("--augment", action="store_true",
                      help="rotate every training batch randomly in phi and mirror it in eta (exact symmetries)")
     abc.set_defaults(handler=execute)
+    register_embed(kinds)
+
+
+def register_embed(kinds) -> None:
+    from pairhunt.train.embed_model import EmbedConfig
+
+    defaults = EmbedConfig()
+    embed = kinds.add_parser(
+        "embed", help="theory map: a set embedding of a library of theories (one dataset each of a finished run)",
+        description="Train the theory map: sets of events of one theory land close together in a latent space of 2-4 "
+        "dimensions (deep sets, contrastive margin loss). The library is a finished `pairhunt run` with one dataset per "
+        "theory; `pairhunt characterize` places a mass window's events on the exported map.",
+    )
+    embed.add_argument("run_dir", help="finished pairhunt run over the theory library")
+    embed.add_argument("--method", required=True, help="the assignment method whose candidates the map reads (e.g. mass_asymmetry_6)")
+    embed.add_argument("--theories", nargs="+", help="datasets of the run to learn, each one theory (default: all)")
+    embed.add_argument("-o", "--output", required=True, help="run directory")
+    embed.add_argument("--set-size", type=int, default=defaults.set_size, help=f"events per set (default {defaults.set_size})")
+    embed.add_argument("--latent", type=int, default=defaults.latent, help=f"latent dimension (default {defaults.latent})")
+    embed.add_argument("--hidden", type=int, default=defaults.hidden, help=f"width of the MLPs (default {defaults.hidden})")
+    embed.add_argument("--margin", type=float, default=defaults.margin, help="distance sets of different theories are pushed beyond")
+    embed.add_argument("--steps", type=int, default=defaults.steps, help=f"training steps (default {defaults.steps})")
+    embed.add_argument("--validate-every", type=int, default=defaults.validate_every, help="steps between validations")
+    embed.add_argument("--sets-per-theory", type=int, default=defaults.sets_per_theory, help="sets of each theory per step")
+    embed.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="peak AdamW learning rate")
+    embed.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction,
+                       help=f"events of each theory held out (checkpoint, unlike thresholds; default {defaults.validation_fraction:g})")
+    embed.add_argument("--window-fraction", type=float, default=defaults.window_fraction,
+                       help=f"fraction of sets drawn from a mass window around a random event's mass, as characterize forms them "
+                       f"(default {defaults.window_fraction:g})")
+    embed.add_argument("--library-sets", type=int, default=defaults.library_sets, help="embedded sets per theory that make its density")
+    embed.add_argument("--unlike-quantile", type=float, default=defaults.unlike_quantile,
+                       help=f"fraction of a theory's own validation sets below its unlike threshold (default {defaults.unlike_quantile:g})")
+    embed.add_argument("--seed", type=int, default=defaults.seed, help="fixes the split, initialisation and sets (default 1)")
+    embed.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
+    embed.add_argument("--no-progress", action="store_true", help="no progress bar")
+    embed.set_defaults(handler=train_embedding)
 
 
 def add_training_options(parser: argparse.ArgumentParser, learning_rate: float, batch_size: int) -> None:

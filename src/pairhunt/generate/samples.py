@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pairhunt.errors import PairhuntError
-from pairhunt.generate.slha import neutralino_decay_table, rpv_gluino_slha
+from pairhunt.generate.slha import neutralino_decay_table, rpv_gluino_slha, rpv_stop_slha
 
 TOP_MASS = 172.5
 SQRT_S = 13000.0
@@ -89,7 +89,7 @@ class Sample:
         return self.decay is not None and any(d.has_leptons for d in self.decays)
 
 
-SAMPLE_NAMES = ("ttbar", "ttbar-semileptonic", "gluino", "gluino-cascade", "qcd")
+SAMPLE_NAMES = ("ttbar", "ttbar-semileptonic", "gluino", "gluino-cascade", "stop", "qcd")
 
 TTBAR_PRODUCTION = ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on", f"6:m0 = {TOP_MASS}", "6:onMode = off", "6:onIfMatch = 5 24")
 # t -> b W -> b q q': slots q1, q2 from the W, b from the top
@@ -146,6 +146,15 @@ def make_sample(
         )
     if mass <= 0:
         raise PairhuntError(f"--mass must be positive, got {mass}")
+    if name == "stop":
+        return Sample(
+            name="stop",
+            settings=("SUSY:gg2squarkantisquark = on", "SUSY:qqbar2squarkantisquark = on", "SUSY:idA = 1000006", "SUSY:idB = 1000006"),
+            # a two-body decay, slots q1, q2: paired dijets, a different decay from the gluinos' three quarks
+            decay=Decay(1000006, (0, 1)),
+            slha=rpv_stop_slha(mass),
+            parameters={"mass": mass},
+        )
     gluino_settings = ("SUSY:gg2gluinogluino = on", "SUSY:qqbar2gluinogluino = on")
     if name == "gluino":
         return Sample(

@@ -1,0 +1,77 @@
+"""The contract of an exported theory-map model, JSON in its ONNX metadata (key ``pairhunt``).
+
+It says which events the map was trained on (topology and assignment method of the runs, the
+features in order), the set size, and carries the library itself: the embedded training sets of
+every theory and, per set size, the density level below which a set is unlike that theory. So one ONNX file
+is the whole map; :func:`read_embedding_contract` refuses assignment models and vice versa.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pairhunt._version import __version__
+from pairhunt.contract import METADATA_KEY
+from pairhunt.errors import PairhuntError
+
+EMBED_KIND = "embed"
+# graph inputs: event features [S, K, F] and per-event weights [S, K] (0: padding, < 0: subtracted
+# background); output: the set's point on the map [S, latent]
+EVENTS_INPUT = "events"
+WEIGHTS_INPUT = "weights"
+EMBEDDING_OUTPUT = "embedding"
+
+
+@dataclass(frozen=True)
+class EmbeddingContract:
+    """What a theory-map model reads and what its library holds."""
+
+    topology: str
+    topology_inputs: list  # the run's input definitions (collections, selection, features)
+    method: str
+    features: list[str]
+    set_size: int
+    latent: int
+    classes: list[str]
+    library: dict[str, list[list[float]]]  # per theory: embedded training sets
+    thresholds: dict[str, dict[str, float]]  # per set size, per theory: log density below which a set is unlike it
+    unlike_quantile: float  # the fraction of a theory's own validation sets below its threshold
+    kind: str = EMBED_KIND
+    inputs: list[str] = field(default_factory=lambda: [EVENTS_INPUT, WEIGHTS_INPUT])
+    outputs: list[str] = field(default_factory=lambda: [EMBEDDING_OUTPUT])
+    pairhunt_version: str = __version__
+
+    def __post_init__(self):
+        if self.kind != EMBED_KIND:
+            raise PairhuntError(f"a theory-map contract has kind {EMBED_KIND!r}, not {self.kind!r}")
+        missing = set(self.classes) ^ set(self.library)
+        if missing or any(set(self.classes) != set(t) for t in self.thresholds.values()):
+            raise PairhuntError(f"theory-map contract: library, thresholds and classes disagree ({sorted(missing)})")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "model") -> EmbeddingContract:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise PairhuntError(f"{source}: malformed pairhunt metadata ({error})") from error
+        if values.get("kind") != EMBED_KIND:
+            raise PairhuntError(f"{source} is a {values.get('kind')!r} model, not a theory map (`pairhunt train embed`)")
+        try:
+            return cls(**values)
+        except TypeError as error:
+            raise PairhuntError(f"{source}: malformed theory-map metadata ({error})") from error
+
+
+def read_embedding_contract(path: str | Path) -> EmbeddingContract:
+    """The contract of an exported theory map (clear error for other files)."""
+    import onnxruntime as ort
+
+    meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in meta:
+        raise PairhuntError(f"{path}: no '{METADATA_KEY}' metadata; not a model exported by pairhunt")
+    return EmbeddingContract.from_json(meta[METADATA_KEY], source=str(path))

@@ -1,0 +1,87 @@
+"""The theory map's network: a deep-sets embedding of a set of events, and its contrastive loss.
+
+Every event passes the same MLP φ; the set is the *weighted mean* of the φ's, then an MLP ρ maps
+it to a point in a latent space of 2-4 dimensions. The mean makes the point independent of the
+order of the events and of the set size, and lets a background estimate enter with negative
+weights (``pairhunt characterize`` subtracts sideband events that way). Feature standardisation
+lives in the graph.
+
+The loss is Hadsell, Chopra and LeCun's contrastive margin loss (CVPR 2006) over every pair of
+sets in a batch: sets of one theory are pulled together (d²), sets of different theories pushed
+apart up to the margin (max(0, margin - d)²). The two kinds of pairs are averaged separately, so
+the number of theories does not tilt the balance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Network and training settings; ``seed`` fixes the validation split, initialisation and sets."""
+
+    hidden: int = 64
+    latent: int = 2
+    set_size: int = 32
+    margin: float = 1.0
+    sets_per_theory: int = 8  # per training step
+    steps: int = 3000
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    validation_fraction: float = 0.2
+    validate_every: int = 250
+    # a fraction of the sets comes from a mass window, as `pairhunt characterize` forms them: centred on
+    # the mass of a random event of the theory, half-width a uniform fraction of the centre in this range
+    window_fraction: float = 0.5
+    window_half_width: tuple[float, float] = (0.1, 0.25)
+    library_sets: int = 300  # embedded training sets per theory that make its density on the map
+    unlike_quantile: float = 0.05  # the usual 95 % region of each theory
+    threshold_set_sizes: tuple[int, ...] = (8, 16, 32, 64)  # the unlike thresholds are calibrated for each
+    seed: int = 1
+    threads: int = 1
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for k in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[k], sizes[k + 1]))
+        if k < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class SetEmbedding(nn.Module):
+    """``forward(events [S, K, F], weights [S, K]) -> [S, latent]``."""
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray, hidden: int, latent: int):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+        n_features = len(mean)
+        self.phi = _mlp([n_features, hidden, hidden, hidden])
+        self.rho = _mlp([hidden, hidden, latent])
+
+    def forward(self, events: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        per_event = self.phi((events - self.mean) / self.std)
+        pooled = (weights.unsqueeze(-1) * per_event).sum(dim=1) / weights.sum(dim=1, keepdim=True)
+        return self.rho(pooled)
+
+
+def contrastive_loss(points: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
+    """Mean over same-theory pairs of d² plus mean over different-theory pairs of max(0, margin - d)²."""
+    difference = points.unsqueeze(0) - points.unsqueeze(1)
+    distance = torch.sqrt((difference**2).sum(dim=-1) + 1e-12)
+    same = labels.unsqueeze(0) == labels.unsqueeze(1)
+    upper = torch.ones_like(same).triu(diagonal=1)
+    positive, negative = same & upper, ~same & upper
+    loss = points.new_zeros(())
+    if positive.any():
+        loss = loss + (distance[positive] ** 2).mean()
+    if negative.any():
+        loss = loss + (torch.clamp(margin - distance[negative], min=0) ** 2).mean()
+    return loss
