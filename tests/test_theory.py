@@ -196,7 +196,9 @@ def test_train_export_and_characterize_on_a_real_run(library_run, tmp_path, caps
     run = tmp_path / "embed"
     assert main(["train", "embed", str(library_run), "--method", "mass_asymmetry_6", "--theories", "gluino", "gluino-cascade", "ttbar",
                  "-o", str(run), "--set-size", "4", "--steps", "40", "--validate-every", "20", "--library-sets", "30",
-                 "--no-progress"]) == 0
+                 "--max-events", "150", "--no-progress"]) == 0
+    used = json.loads((run / "config.json").read_text())["events"]
+    assert used["gluino"]["train"] + used["gluino"]["validation"] == 150  # the first 150 of ~190
     model = tmp_path / "map.onnx"
     assert main(["export", str(run), "-o", str(model)]) == 0
     out = tmp_path / "characterized"

@@ -116,6 +116,8 @@ def train_embedding(args: argparse.Namespace) -> int:
     theories = args.theories or sorted(summary["cutflow"])
     accounting: dict[str, dict] = {}
     library = {name: load_events(args.run_dir, args.method, [name], accounting=accounting) for name in theories}
+    if args.max_events is not None:  # learning curves: the first N usable events of every theory
+        library = {name: events.subset(slice(0, args.max_events)) for name, events in library.items()}
     config = EmbedConfig(
         hidden=args.hidden, latent=args.latent, set_size=args.set_size, margin=args.margin, sets_per_theory=args.sets_per_theory,
         steps=args.steps, validate_every=args.validate_every, learning_rate=args.learning_rate, validation_fraction=args.validation_fraction,
@@ -251,6 +253,7 @@ def register_embed(kinds) -> None:
     embed.add_argument("--method", required=True, help="the assignment method whose candidates the map reads (e.g. mass_asymmetry_6)")
     embed.add_argument("--theories", nargs="+", help="datasets of the run to learn, each one theory (default: all)")
     embed.add_argument("-o", "--output", required=True, help="run directory")
+    embed.add_argument("--max-events", type=int, help="use the first N usable events of every theory (learning curves)")
     embed.add_argument("--set-size", type=int, default=defaults.set_size, help=f"events per set (default {defaults.set_size})")
     embed.add_argument("--latent", type=int, default=defaults.latent, help=f"latent dimension (default {defaults.latent})")
     embed.add_argument("--hidden", type=int, default=defaults.hidden, help=f"width of the MLPs (default {defaults.hidden})")
