@@ -178,6 +178,19 @@ def test_window_set_subtracts_the_sideband_background():
         window_set(falling_spectrum_with_bump(20000, 0, seed=6), 900.0, 1100.0)
 
 
+def test_a_window_whose_resamples_keep_no_excess_is_refused_in_one_line(toy_run, tmp_path):
+    from pairhunt.theory.characterize import WindowSet, characterize
+
+    run_dir, _ = toy_run
+    export_embedding(run_dir, tmp_path / "map.onnx")
+    rng = np.random.default_rng(3)
+    # one signal-region event against a subtraction of almost its weight: about half of the
+    # resamples stay positive, fewer than the 5,000 asked within the 1,600 drawn at most
+    weak = WindowSet(rng.normal(0, 1, (2, 4)).astype(np.float32), np.array([1.0, -0.999]), {})
+    with pytest.raises(PairhuntError, match="too weak"):
+        characterize(TheoryMap(tmp_path / "map.onnx"), weak, bootstrap=5000)
+
+
 @pytest.fixture(scope="module")
 def library_run(generated, tmp_path_factory):
     """`pairhunt run` over four generated theories with the six-jet pair topology."""

@@ -31,6 +31,7 @@ from pairhunt.theory.inputs import TheoryEvents
 
 BINS_PER_WINDOW = 5  # mass bins per signal-region width in the sideband fit
 BOOTSTRAP_BATCH = 16  # resampled sets per model call
+BOOTSTRAP_TRIES = 100  # batches drawn at most: resamples with a non-positive total are skipped
 
 
 @dataclass(frozen=True)
@@ -92,12 +93,17 @@ def _bootstrap_points(theory_map: TheoryMap, window: WindowSet, n: int, rng: np.
     used = window.weights != 0
     features, weights = window.features[used], window.weights[used]
     points = []
-    while len(points) < n:
+    for _ in range(BOOTSTRAP_TRIES):
         batch = weights * rng.poisson(1.0, size=(BOOTSTRAP_BATCH, len(weights)))
         batch = batch[batch.sum(axis=1) > 0]
         if len(batch):
             points.extend(theory_map.embed(np.broadcast_to(features, (len(batch), *features.shape)), batch))
-    return np.array(points[:n])
+        if len(points) >= n:
+            return np.array(points[:n])
+    raise PairhuntError(
+        f"only {len(points)} of {BOOTSTRAP_TRIES * BOOTSTRAP_BATCH} resamples of the window kept more signal than subtracted "
+        "background: the excess is too weak to characterise"
+    )
 
 
 def effective_events(weights: np.ndarray) -> float:
