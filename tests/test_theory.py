@@ -121,6 +121,12 @@ def test_export_parity_and_contract(toy_run, tmp_path):
         read_contract(path)
     with pytest.raises(PairhuntError, match="not a theory map"):
         TheoryMap("pair_abc")
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(PairhuntError, match="not a model onnxruntime can load"):
+        TheoryMap(broken)
+    with pytest.raises(PairhuntError, match="not a model onnxruntime can load"):
+        read_contract(broken)
 
 
 def test_density_flags_points_far_from_every_theory():

@@ -97,14 +97,23 @@ def cached_session(path: Path, threads: int = 1, device: str = "auto", tf32: boo
     return _SESSIONS[key]
 
 
-def read_contract(path: Path) -> ModelContract:
-    """The pairhunt contract from an ONNX file's metadata (clear error if absent)."""
+def read_metadata(path: str | Path) -> str:
+    """The pairhunt metadata (JSON text) of an ONNX file; a clear error for a file onnxruntime
+    cannot load or one pairhunt did not export."""
     import onnxruntime as ort
 
-    meta = ort.InferenceSession(str(path), providers=[CPU]).get_modelmeta().custom_metadata_map
+    try:
+        meta = ort.InferenceSession(str(path), providers=[CPU]).get_modelmeta().custom_metadata_map
+    except Exception as error:  # onnxruntime raises its own exception types, one per failure
+        raise PairhuntError(f"{path}: not a model onnxruntime can load ({str(error).splitlines()[0]})") from None
     if METADATA_KEY not in meta:
         raise PairhuntError(f"{path}: no '{METADATA_KEY}' metadata; not a model exported by pairhunt")
-    return ModelContract.from_json(meta[METADATA_KEY], source=str(path))
+    return meta[METADATA_KEY]
+
+
+def read_contract(path: Path) -> ModelContract:
+    """The pairhunt contract from an ONNX file's metadata (clear error if absent)."""
+    return ModelContract.from_json(read_metadata(path), source=str(path))
 
 
 @dataclass

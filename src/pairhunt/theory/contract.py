@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pairhunt._version import __version__
-from pairhunt.contract import METADATA_KEY
 from pairhunt.errors import PairhuntError
 
 EMBED_KIND = "embed"
@@ -69,9 +68,6 @@ class EmbeddingContract:
 
 def read_embedding_contract(path: str | Path) -> EmbeddingContract:
     """The contract of an exported theory map (clear error for other files)."""
-    import onnxruntime as ort
+    from pairhunt.assign.onnx import read_metadata
 
-    meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
-    if METADATA_KEY not in meta:
-        raise PairhuntError(f"{path}: no '{METADATA_KEY}' metadata; not a model exported by pairhunt")
-    return EmbeddingContract.from_json(meta[METADATA_KEY], source=str(path))
+    return EmbeddingContract.from_json(read_metadata(path), source=str(path))
