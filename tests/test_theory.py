@@ -123,9 +123,9 @@ def test_export_parity_and_contract(toy_run, tmp_path):
         TheoryMap("pair_abc")
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
-    with pytest.raises(PairhuntError, match="not a model onnxruntime can load"):
+    with pytest.raises(PairhuntError, match="is not an ONNX model onnxruntime can load"):
         TheoryMap(broken)
-    with pytest.raises(PairhuntError, match="not a model onnxruntime can load"):
+    with pytest.raises(PairhuntError, match="is not an ONNX model onnxruntime can load"):
         read_contract(broken)
 
 

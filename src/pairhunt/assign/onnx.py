@@ -97,6 +97,13 @@ def cached_session(path: Path, threads: int = 1, device: str = "auto", tf32: boo
     return _SESSIONS[key]
 
 
+def onnxruntime_errors() -> tuple[type[Exception], ...]:
+    """What onnxruntime raises for a file that is not a (valid) ONNX model."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return (state.Fail, state.InvalidArgument, state.InvalidGraph, state.InvalidProtobuf, state.NoSuchFile, state.RuntimeException)
+
+
 def read_metadata(path: str | Path) -> str:
     """The pairhunt metadata (JSON text) of an ONNX file; a clear error for a file onnxruntime
     cannot load or one pairhunt did not export."""
@@ -104,8 +111,9 @@ def read_metadata(path: str | Path) -> str:
 
     try:
         meta = ort.InferenceSession(str(path), providers=[CPU]).get_modelmeta().custom_metadata_map
-    except Exception as error:  # onnxruntime raises its own exception types, one per failure
-        raise PairhuntError(f"{path}: not a model onnxruntime can load ({str(error).splitlines()[0]})") from None
+    except onnxruntime_errors() as error:
+        reason = " ".join(str(error).split())
+        raise PairhuntError(f"{path} is not an ONNX model onnxruntime can load: {reason}") from None
     if METADATA_KEY not in meta:
         raise PairhuntError(f"{path}: no '{METADATA_KEY}' metadata; not a model exported by pairhunt")
     return meta[METADATA_KEY]

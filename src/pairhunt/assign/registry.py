@@ -57,27 +57,8 @@ def onnx_method(
     from pairhunt.assign.onnx import OnnxAssignment, resolve_model_path
     from pairhunt.model_set import load_model_set
 
-    path = resolve_model_path(model)
-    try:
-        kind = load_model_set(path).contract.kind
-    except onnxruntime_errors() as error:
-        reason = " ".join(str(error).split())
-        raise PairhuntError(f"{path} is not an ONNX model onnxruntime can load: {reason}") from error
+    kind = load_model_set(resolve_model_path(model)).contract.kind  # a file onnxruntime cannot load: one clear error
     session = {"threads": threads, "device": device, "tf32": tf32, "batch_size": batch_size}
     if kind == "spanet":
         return OnnxAssignment(model=model, name=name, detection_cut=detection_cut, top_k=top_k, **session)
     return AbcAssignment(model=model, name=name, **session)
-
-
-def onnxruntime_errors() -> tuple[type[Exception], ...]:
-    """What onnxruntime raises for a file that is not a (valid) ONNX model."""
-    from onnxruntime.capi import onnxruntime_pybind11_state as state
-
-    return (
-        state.Fail,
-        state.InvalidArgument,
-        state.InvalidGraph,
-        state.InvalidProtobuf,
-        state.NoSuchFile,
-        state.RuntimeException,
-    )
