@@ -22,21 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pairhunt.anomaly.sample import table_columns
 from pairhunt.errors import PairhuntError
-from pairhunt.evaluate import load_results
-from pairhunt.theory import TheoryEvents, TheoryMap, characterize, window_set
-from pairhunt.theory.inputs import feature_matrix
-
-
-def selected_events(run_dir: Path, dataset: str, theory_map: TheoryMap) -> TheoryEvents:
-    """The selected events of a dataset with a complete pair, as the map reads them."""
-    method = theory_map.contract.method
-    columns = table_columns(load_results(run_dir, dataset))
-    features = feature_matrix(columns, method, theory_map.contract.features)
-    usable = columns["selected"] & np.isfinite(columns[f"{method}_mavg"]) & np.isfinite(features).all(axis=1)
-    return TheoryEvents(features[usable], columns["weight"][usable], columns[f"{method}_mavg"][usable],
-                        tuple(theory_map.contract.features), np.full(int(usable.sum()), dataset))
+from pairhunt.theory import TheoryEvents, TheoryMap, characterize, load_events, window_set
 
 
 def pseudo_data(qcd: TheoryEvents, signal: TheoryEvents, background: float, injected: float, rng: np.random.Generator) -> TheoryEvents:
@@ -62,7 +49,7 @@ def main() -> None:
 
     theory_map = TheoryMap(args.model)
     run_dir = Path(args.demo) / "run"
-    qcd, signal = selected_events(run_dir, "qcd", theory_map), selected_events(run_dir, "gluino", theory_map)
+    qcd, signal = (load_events(run_dir, theory_map.contract.method, [name], tuple(theory_map.contract.features)) for name in ("qcd", "gluino"))
     rng = np.random.default_rng(args.seed)
     results = {}
     for injected in args.injected:
