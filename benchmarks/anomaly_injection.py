@@ -95,7 +95,7 @@ def run_one(methods, background, reference, injected, training_signal, window, f
 
 
 def summarise(results: list[dict], methods: list[str], keep: str) -> list[str]:
-    lines = [f"| S/B in SR | plain Z | " + " | ".join(f"{m} Z (keep {keep}) / max SIC" for m in methods) + " |"]
+    lines = ["| S/B in SR | plain Z | " + " | ".join(f"{m} Z (keep {keep}) / max SIC" for m in methods) + " |"]
     lines.append("| --- " * (2 + len(methods)) + "|")
     for fraction in sorted({r["fraction"] for r in results}):
         rows = [r for r in results if r["fraction"] == fraction]

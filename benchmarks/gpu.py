@@ -55,7 +55,6 @@ from pairhunt.assign.decoding import decode_greedy
 from pairhunt.generate.nanoaod import NanoAODWriter
 from pairhunt.inputs import select_jets
 from pairhunt.assign.onnx import CUDA, create_session, read_contract, resolve_model_path
-from pairhunt.topology import load_topology
 
 from model_throughput import JET_COUNTS, padded_batch  # the CPU benchmark's N scan, beside this script
 

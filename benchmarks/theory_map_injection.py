@@ -5,8 +5,9 @@
         --injected 50 100 200 --pseudo-datasets 50 --output benchmarks/results/theory_map_injection.json
 
 Per pseudo-dataset: a Poisson number of QCD events (mean 2,000) drawn by weight from the demo's
-selected QCD and of gluino events (mean ``--injected``) drawn from its selected signal, the same
-construction as ``pairhunt demo``; the events in the fixed window minus the sideband-estimated
+selected QCD and of gluino events (mean ``--injected``) drawn from its selected signal, with
+replacement: the construction of ``pairhunt demo`` until 2026-11-27 (the demo now keeps QCD
+events by weight, none twice; the recorded results are this script's); the events in the fixed window minus the sideband-estimated
 background are placed on the shipped map (``pairhunt.theory.characterize``). Reported per
 signal size: how often each theory is named first, how often the set is flagged unlike every
 theory, and the median effective set size. The demo's files were generated with seeds the map

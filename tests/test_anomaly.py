@@ -312,3 +312,86 @@ def test_cathode_scores_each_event_with_the_flow_that_did_not_learn_it(monkeypat
     for row, score in zip(data.features[sideband], scores.data[sideband]):
         assert tuple(row) not in learnt[int(score)]
     assert set(np.unique(scores.data[window.roles(data.mass) == SIGNAL_REGION])) == {0.0, 1.0}
+
+
+def test_copies_of_an_event_share_a_fold_and_distinct_events_keep_their_folds():
+    from pairhunt.anomaly.folds import assign_folds
+
+    np.testing.assert_array_equal(assign_folds(50, 5, 3, groups=np.arange(50)), assign_folds(50, 5, 3))
+    groups = np.random.default_rng(1).integers(0, 40, 200)  # 200 rows, at most 40 events, many drawn twice
+    folds = assign_folds(200, 4, 3, groups=groups)
+    for event in np.unique(groups):
+        assert len(set(folds[groups == event])) == 1
+    assert len(set(folds)) == 4
+
+
+def test_cwola_never_scores_a_copy_of_an_event_it_trained_on(monkeypatch):
+    """Pseudo-data drawn with replacement hold events twice; a model that trained on one copy must
+    not score another (the fake model refuses to score any feature row it saw)."""
+
+    class Remembering:
+        def __init__(self, x):
+            self.seen = {tuple(row) for row in x}
+
+    def fake_predict(model, x):
+        assert not ({tuple(row) for row in x} & model.seen), "a copy of a training event scored by its model"
+        return np.zeros(len(x))
+
+    monkeypatch.setattr(classifier_module, "train_classifier", lambda x, *args, **kwargs: Remembering(x))
+    monkeypatch.setattr(classifier_module, "predict", fake_predict)
+    sample, _ = toy(400, 0, seed=5)
+    drawn = np.random.default_rng(2).integers(0, len(sample), 600)  # with replacement
+    copies = AnomalySample(
+        sample.mass[drawn], sample.features[drawn], np.ones(600), sample.names, sample.origin[drawn], sample.keys[drawn], event_id=drawn,
+    )
+    scores = cwola(copies, Window(900.0, 1100.0), SearchConfig(folds=3, decorrelate=False))
+    assert np.isfinite(scores.data[Window(900.0, 1100.0).roles(copies.mass) != OUTSIDE]).all()
+
+
+def test_joined_samples_keep_their_events_apart():
+    a, _ = toy(30, 0, seed=1)
+    b, _ = toy(20, 0, seed=2)
+    twice = AnomalySample(a.mass, a.features, a.weight, a.names, a.origin, a.keys, event_id=np.arange(30) // 2)
+    joined = AnomalySample.concatenate([twice, b])
+    ids = joined.event_ids()
+    assert len(np.unique(ids[:30])) == 15 and len(np.unique(ids[30:])) == 20
+    assert not set(ids[:30]) & set(ids[30:])
+    assert AnomalySample.concatenate([a, b]).event_id is None
+
+
+def test_a_cwola_scan_finds_the_window_of_a_planted_resonance(tmp_path):
+    from pairhunt.anomaly.report import write_scan
+    from pairhunt.anomaly.scan import look_elsewhere, scan_windows
+
+    data, _ = toy(8000, 300, seed=7, window=Window(1000.0, 1300.0))
+    windows = sliding_windows(1000.0 / 1.3, 2200.0, width=0.3, step=0.3)  # one of them is [1000, 1300)
+    results = scan_windows("cwola", data, windows, TINY, keep=0.1)
+    assert [r.window for r in results] == windows
+    summary = look_elsewhere(results)
+    best = summary["best"]
+    assert best["signal_region_gev"] == pytest.approx([1000.0, 1300.0])
+    assert best["cut"]["local_significance"] > best["no_cut"]["local_significance"] + 1.0
+    local_p = best["cut"]["p_value"]
+    assert summary["global_p_value_bound"] == pytest.approx(min(1.0, len(windows) * local_p))
+    result, paths = write_scan(tmp_path / "scan", "cwola", results)
+    assert json.loads(paths["json"].read_text()) == json.loads(json.dumps(result, default=float))
+    assert paths["plot"].is_file() and len(result["windows"]) == len(windows)
+
+
+def test_pairhunt_anomaly_scan_end_to_end(pair_run, tmp_path, capsys):
+    from pairhunt.anomaly import load_sample
+
+    mass = load_sample(pair_run, "mass_asymmetry", ["qcd", "ttbar"]).mass
+    low, high = np.quantile(mass, [0.2, 0.9])
+    out = tmp_path / "scan"
+    argv = [
+        "anomaly", str(pair_run), "--method", "cwola", "--scan", f"{low}", f"{high}", "--width", "0.3", "--step", "0.3",
+        "--assignment", "mass_asymmetry", "--data", "qcd", "ttbar", "--folds", "2", "-o", str(out),
+    ]
+    assert main(argv) == 0
+    result = json.loads((out / "scan.json").read_text())
+    assert len(result["windows"]) == len(sliding_windows(low, high, 0.3, 0.3)) and result["inputs"]["keep"] == 0.2
+    assert (out / "scan.png").is_file() and "most significant" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        main(argv + ["--keep", "0.2", "0.1"])
+    assert stop.value.code == 2 and "one --keep" in capsys.readouterr().err

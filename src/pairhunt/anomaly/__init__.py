@@ -19,6 +19,7 @@ _EXPORTS = {
     "cathode": "methods", "cwola": "methods", "idealised": "methods", "supervised": "methods",
     "Window": "regions", "sliding_windows": "regions",
     "AnomalySample": "sample", "load_sample": "sample",
+    "WindowSearch": "scan", "look_elsewhere": "scan", "scan_windows": "scan",
     "keep_threshold": "significance", "max_sic": "significance", "sculpting": "significance",
     "sic_curve": "significance", "sideband_significance": "significance",
 }

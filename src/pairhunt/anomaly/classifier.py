@@ -105,12 +105,13 @@ def kfold_scores(
     seed: int,
     config: ClassifierConfig = ClassifierConfig(),
     extra: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Out-of-fold probabilities of label 1 for every row of ``x``; ``extra`` rows (never trained
     on) are dealt to folds as well and scored by their fold's single model, so their scores are
     distributed as the out-of-fold ones (an average over the k models would be narrower, and a
-    common cut would then treat them differently)."""
-    folds = assign_folds(len(x), k, seed)
+    common cut would then treat them differently). Rows of one ``groups`` id share a fold."""
+    folds = assign_folds(len(x), k, seed, groups)
     extra_folds = None if extra is None else assign_folds(len(extra), k, seed + 1)
     scores = np.full(len(x), np.nan)
     extra_scores = None if extra is None else np.full(len(extra), np.nan)

@@ -9,12 +9,20 @@ import numpy as np
 from pairhunt.errors import PairhuntError
 
 
-def assign_folds(n_events: int, k: int, seed: int) -> np.ndarray:
-    """Fold index (0..k-1) per event, balanced and shuffled by ``seed``."""
+def assign_folds(n_events: int, k: int, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """Fold index (0..k-1) per event, balanced and shuffled by ``seed``.
+
+    ``groups`` (one id per row) keeps rows of one event together: pseudo-data drawn with
+    replacement holds some events twice, and a copy in a training fold would let its model score
+    the other copy. Rows that are all distinct events get the folds they would get without.
+    """
     if k < 2:
         raise PairhuntError(f"k-fold needs k >= 2, got {k}")
     rng = np.random.default_rng(seed)
-    return rng.permutation(np.arange(n_events) % k)
+    if groups is None:
+        return rng.permutation(np.arange(n_events) % k)
+    distinct, row_group = np.unique(groups, return_inverse=True)
+    return rng.permutation(np.arange(len(distinct)) % k)[row_group]
 
 
 def fold_splits(folds: np.ndarray, k: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:

@@ -69,11 +69,12 @@ def _in_range(sample: AnomalySample | None, window: Window) -> np.ndarray | None
 
 
 def _scored(
-    x: np.ndarray, labels: np.ndarray, weight: np.ndarray, config: SearchConfig, extra: list[np.ndarray]
+    x: np.ndarray, labels: np.ndarray, weight: np.ndarray, config: SearchConfig, extra: list[np.ndarray], groups: np.ndarray
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Out-of-fold scores of the training rows, and each ``extra`` block scored by one fold's model."""
+    """Out-of-fold scores of the training rows (rows of one ``groups`` id in one fold), and each
+    ``extra`` block scored by one fold's model."""
     joined = np.concatenate(extra) if extra else np.empty((0, x.shape[1]))
-    oof, scores = kfold_scores(x, labels, weight, config.folds, config.seed, config.classifier, extra=joined)
+    oof, scores = kfold_scores(x, labels, weight, config.folds, config.seed, config.classifier, extra=joined, groups=groups)
     return oof, np.split(scores, np.cumsum([len(b) for b in extra])[:-1])
 
 
@@ -93,7 +94,7 @@ def cwola(data: AnomalySample, window: Window, config: SearchConfig = SearchConf
     x, x_also = _features(data, window, config, also)
     oof, extra = _scored(
         x[used], (roles[used] == SIGNAL_REGION).astype(np.float64), data.weight[used], config,
-        [] if also is None else [x_also[also_used]],
+        [] if also is None else [x_also[also_used]], data.event_ids()[used],
     )
     return Scores(_fill(len(data), used, oof), None if also is None else _fill(len(also), also_used, extra[0]))
 
@@ -112,8 +113,10 @@ def _against_reference(
     x = np.concatenate([features[region], reference])
     labels = np.concatenate([np.ones(int(region.sum())), np.zeros(len(reference))])
     weight = np.concatenate([data.weight[region], reference_weight])
+    # the reference's rows are events of their own, distinct from the data's
+    groups = np.concatenate([data.event_ids()[region], data.event_ids().max() + 1 + np.arange(len(reference))])
     also_used = _in_range(also, window)
-    oof, extra = _scored(x, labels, weight, config, [features[sideband]] + ([] if also is None else [also_features[also_used]]))
+    oof, extra = _scored(x, labels, weight, config, [features[sideband]] + ([] if also is None else [also_features[also_used]]), groups)
     scores = _fill(len(data), region, oof[: int(region.sum())])
     scores[sideband] = extra[0]
     return Scores(scores, None if also is None else _fill(len(also), also_used, extra[1]))
@@ -139,7 +142,8 @@ def cathode(
         raise PairhuntError("CATHODE learns the sidebands from unweighted events: unweight the data first")
     x, x_also = _features(data, window, config, also)
     rng = np.random.default_rng(config.seed + 4)
-    half = rng.random(len(data)) < 0.5
+    distinct, row_event = np.unique(data.event_ids(), return_inverse=True)
+    half = (rng.random(len(distinct)) < 0.5)[row_event]  # copies of an event in one half
     also_half = None if also is None else rng.random(len(also)) < 0.5
     scores = np.full(len(data), np.nan)
     also_scores = None if also is None else np.full(len(also), np.nan)
@@ -187,6 +191,6 @@ def supervised(
     labels = np.concatenate([np.ones(len(sig)), np.zeros(len(bkg))])
     _, extra = _scored(
         x, labels, np.concatenate([sig.weight, bkg.weight]), config,
-        [x_data[used]] + ([] if also is None else [x_also[also_used]]),
+        [x_data[used]] + ([] if also is None else [x_also[also_used]]), np.arange(len(x)),
     )
     return Scores(_fill(len(data), used, extra[0]), None if also is None else _fill(len(also), also_used, extra[1]))

@@ -60,3 +60,23 @@ def plot_sic(sic: dict, path: Path) -> Path:
     fig.savefig(path, dpi=80, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def plot_scan(results: list[dict], path: Path) -> Path:
+    """Local significance of every window of a scan, without a cut and after it, at the signal
+    region's centre; horizontal bars span each signal region."""
+    plt, _ = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 6))
+    for key, label, marker in (("no_cut", "no cut", "s"), ("cut", "after the cut", "o")):
+        rows = [r for r in results if "local_significance" in r[key]]
+        low = np.array([r["signal_region_gev"][0] for r in rows])
+        high = np.array([r["signal_region_gev"][1] for r in rows])
+        z = np.array([r[key]["local_significance"] for r in rows])
+        centre = 0.5 * (low + high)
+        ax.errorbar(centre, z, xerr=[centre - low, high - centre], fmt=marker, label=label)
+    ax.set_xlabel("Signal region [GeV]")
+    ax.set_ylabel("Local significance (sideband fit)")
+    ax.legend(fontsize=12)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return path

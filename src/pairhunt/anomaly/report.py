@@ -10,9 +10,10 @@ import awkward as ak
 import numpy as np
 
 from pairhunt.anomaly.methods import Scores, SearchConfig
-from pairhunt.anomaly.plots import plot_cuts, plot_sculpting, plot_sic
+from pairhunt.anomaly.plots import plot_cuts, plot_scan, plot_sculpting, plot_sic
 from pairhunt.anomaly.regions import SIGNAL_REGION, Window
 from pairhunt.anomaly.sample import AnomalySample
+from pairhunt.anomaly.scan import WindowSearch, look_elsewhere
 from pairhunt.anomaly.search import apply_cut, describe, mass_histogram, score_events, score_histogram
 from pairhunt.anomaly.significance import max_sic, sic_curve
 from pairhunt.atomic import atomic_path, write_text_atomically
@@ -109,3 +110,17 @@ def write_search(
     write_text_atomically(done, json.dumps(result, indent=2, default=float) + "\n")
     paths["json"] = done
     return paths
+
+
+def write_scan(output: Path, method: str, results: list[WindowSearch], inputs: dict | None = None) -> tuple[dict, dict[str, Path]]:
+    """A scan of sliding windows: ``scan.png`` and ``scan.json`` (last: its presence marks a
+    finished scan); returns the JSON's content and the paths."""
+    output.mkdir(parents=True, exist_ok=True)
+    done = output / "scan.json"
+    done.unlink(missing_ok=True)
+    windows = [r.to_dict() for r in results]
+    result = {"method": method, "inputs": inputs or {}, "look_elsewhere": look_elsewhere(results), "windows": windows}
+    paths = {"plot": plot_scan(windows, output / "scan.png")}
+    write_text_atomically(done, json.dumps(result, indent=2, default=float) + "\n")
+    paths["json"] = done
+    return result, paths

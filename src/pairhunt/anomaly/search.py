@@ -46,14 +46,20 @@ def score_events(
     return supervised(data, signal, reference, window, config, also)
 
 
+def passing(data: AnomalySample, scores: Scores, window: Window, keep: float) -> tuple[float, np.ndarray]:
+    """The score threshold that keeps the fraction ``keep`` of the analysis range's data, and
+    which data events pass it."""
+    roles = window.roles(data.mass)
+    threshold = keep_threshold(np.nan_to_num(scores.data, nan=-np.inf), roles, data.weight, keep)
+    return threshold, (roles != OUTSIDE) & (np.nan_to_num(scores.data, nan=-np.inf) >= threshold)
+
+
 def apply_cut(
     data: AnomalySample, scores: Scores, window: Window, keep: float, background: AnomalySample | None,
     pseudo_experiments: int, seed: int, resolution: float,
 ) -> Cut:
     """Keep the fraction ``keep`` of the analysis range's data with the highest scores."""
-    roles = window.roles(data.mass)
-    threshold = keep_threshold(np.nan_to_num(scores.data, nan=-np.inf), roles, data.weight, keep)
-    passed = (roles != OUTSIDE) & (np.nan_to_num(scores.data, nan=-np.inf) >= threshold)
+    threshold, passed = passing(data, scores, window, keep)
     try:
         significance = sideband_significance(data.mass[passed], data.weight[passed], window)
     except PairhuntError as error:  # too few events after the cut to fit the sidebands

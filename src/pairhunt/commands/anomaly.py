@@ -1,5 +1,5 @@
-"""``pairhunt anomaly``: CWoLa hunting or CATHODE in one mass window of a run's per-event table
-(needs the ``anomaly`` extra: torch and zuko)."""
+"""``pairhunt anomaly``: CWoLa hunting or CATHODE in one mass window of a run's per-event table,
+or in sliding windows (``--scan``); needs the ``anomaly`` extra: torch and zuko."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import argparse
 from pairhunt.errors import PairhuntError
 
 METHOD_CHOICES = ("cwola", "cathode", "idealised", "supervised")
+DEFAULT_KEEP = (0.2, 0.1, 0.05)
+DEFAULT_SCAN_KEEP = 0.2
 
 
 def _import_anomaly():
@@ -30,7 +32,8 @@ def execute(args: argparse.Namespace) -> int:
     from pairhunt.anomaly.report import write_search
 
     torch.set_num_threads(args.threads)
-    window = anomaly.Window(args.window[0], args.window[1], args.sideband)
+    if args.scan is not None and args.keep is not None and len(args.keep) > 1:
+        raise PairhuntError("--scan cuts at one --keep fraction (the scan's trials are its windows), got several")
 
     accounting: dict[str, dict] = {}
 
@@ -47,14 +50,17 @@ def execute(args: argparse.Namespace) -> int:
     signal = load(args.signal, names) if args.signal else None
     background = load(args.background, names) if args.background else None
     config = anomaly.SearchConfig(folds=args.folds, seed=args.seed, oversample=args.oversample)
+    inputs = {
+        "run_dir": str(args.run_dir), "assignment": args.assignment, "data": args.data, "unweight_seed": args.unweight,
+        "events": accounting,  # per dataset read, selected and used; what unweighting kept
+    }
+    if args.scan is not None:
+        return _scan(args, anomaly, data, config, reference, signal, inputs)
+    window = anomaly.Window(args.window[0], args.window[1], args.sideband)
     paths = write_search(
-        Path(args.output), args.method, data, window, config, tuple(args.keep),
+        Path(args.output), args.method, data, window, config, tuple(args.keep or DEFAULT_KEEP),
         reference=reference, signal=signal, background=background,
-        pseudo_experiments=args.pseudo_experiments, resolution=args.resolution,
-        inputs={
-            "run_dir": str(args.run_dir), "assignment": args.assignment, "data": args.data, "unweight_seed": args.unweight,
-            "events": accounting,  # per dataset read, selected and used; what unweighting kept
-        },
+        pseudo_experiments=args.pseudo_experiments, resolution=args.resolution, inputs=inputs,
     )
     result = json.loads(paths["json"].read_text())
     for cut in result["cuts"]:
@@ -70,12 +76,42 @@ def execute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scan(args: argparse.Namespace, anomaly, data, config, reference, signal, inputs: dict) -> int:
+    """Sliding signal regions over ``--scan LOW HIGH``: one search per window, scan.json and scan.png."""
+    from pathlib import Path
+
+    from pairhunt.anomaly.report import write_scan
+    from pairhunt.anomaly.scan import scan_windows
+
+    keep = (args.keep or [DEFAULT_SCAN_KEEP])[0]
+    windows = anomaly.sliding_windows(args.scan[0], args.scan[1], args.width, args.step, args.sideband)
+    results = scan_windows(
+        args.method, data, windows, config, keep, reference, signal,
+        progress=lambda w: print(f"window {w.low:.0f}-{w.high:.0f} GeV", flush=True),
+    )
+    result, paths = write_scan(Path(args.output), args.method, results, dict(inputs, keep=keep, width=args.width, step=args.step))
+    for row in result["windows"]:
+        window = "-".join(f"{m:.0f}" for m in row["signal_region_gev"])
+        before, after = (row[k].get("local_significance", float("nan")) for k in ("no_cut", "cut"))
+        print(f"{window} GeV: local Z {before:.2f} without the cut, {after:.2f} keeping {keep:g}" + (f" ({row['cut']['error']})" if "error" in row["cut"] else ""))
+    summary = result["look_elsewhere"]
+    if "best" in summary:
+        best = "-".join(f"{m:.0f}" for m in summary["best"]["signal_region_gev"])
+        print(
+            f"most significant: {best} GeV, local Z {summary['best']['cut']['local_significance']:.2f}; "
+            f"global Z >= {summary['global_significance_bound']:.2f} over {summary['windows']} windows (Bonferroni)"
+        )
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "anomaly",
         help="CWoLa hunting or CATHODE on the reconstructed pair mass of a run",
         description=(
-            "Resonant anomaly detection in one signal region of the average parent mass, with a sideband "
+            "Resonant anomaly detection in one signal region of the average parent mass (--window), or in "
+            "signal regions sliding over a mass range (--scan, CWoLa hunting), with a sideband "
             "of the same relative width on each side: CWoLa hunting (classifier signal region vs sidebands) "
             "or CATHODE (a conditional flow of the features learnt in the sidebands, sampled in the signal "
             "region, and a classifier data vs samples); idealised and supervised classifiers as bounds when "
@@ -88,7 +124,15 @@ def register(subparsers) -> None:
     )
     parser.add_argument("run_dir", help="output directory of `pairhunt run` (its per-event table)")
     parser.add_argument("--method", choices=METHOD_CHOICES, default="cathode", help="default cathode")
-    parser.add_argument("--window", nargs=2, type=float, required=True, metavar=("LOW", "HIGH"), help="signal region in GeV")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--window", nargs=2, type=float, metavar=("LOW", "HIGH"), help="signal region in GeV")
+    where.add_argument(
+        "--scan", nargs=2, type=float, metavar=("LOW", "HIGH"),
+        help="slide the signal region over LOW-HIGH GeV (CWoLa hunting): one search per window, new classifiers in each; "
+        "writes scan.json and scan.png",
+    )
+    parser.add_argument("--width", type=float, default=0.5, help="--scan: signal-region width relative to its lower edge (default 0.5)")
+    parser.add_argument("--step", type=float, default=0.25, help="--scan: step of the lower edge, relative (default 0.25)")
     parser.add_argument("--sideband", type=float, default=1.0, help="width of each sideband in units of the signal region's (default 1)")
     parser.add_argument("--assignment", required=True, help="the run's assignment method whose candidates give the mass and features")
     parser.add_argument("--data", nargs="+", required=True, help="datasets that are the data")
@@ -101,7 +145,10 @@ def register(subparsers) -> None:
         "score them for the SIC curve",
     )
     parser.add_argument("--background", nargs="+", help="simulated background datasets for the sculpting check")
-    parser.add_argument("--keep", type=float, nargs="+", default=[0.2, 0.1, 0.05], help="fractions of the range's events each cut keeps")
+    parser.add_argument(
+        "--keep", type=float, nargs="+",
+        help="fractions of the range's events each cut keeps (default 0.2 0.1 0.05; with --scan one, default 0.2)",
+    )
     parser.add_argument("--folds", type=int, default=5, help="k of the k-fold classifiers (default 5)")
     parser.add_argument("--oversample", type=int, default=4, help="CATHODE: flow samples per signal-region event (default 4)")
     parser.add_argument("--resolution", type=float, default=0.1, help="relative mass resolution for the bump hunt's scan (default 0.1)")

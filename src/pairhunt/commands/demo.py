@@ -33,7 +33,8 @@ def register(subparsers) -> None:
         description=(
             "Generate QCD and an RPV gluino signal with Pythia8, reconstruct both with the shipped ABC model and "
             "minimal mass asymmetry through coffea's Runner, draw pseudo-data events (QCD plus injected signal) and "
-            "bump-hunt each method's spectrum of the same events, ABC also after its mass-decorrelated score cut. "
+            "bump-hunt each method's spectrum of the same events, ABC also after its mass-decorrelated score cut; "
+            "place the excess on the theory map and run a CWoLa hunt (sliding windows) on the same events. "
             "Writes histograms, per-event tables, plots and report.md to OUTPUT."
         ),
     )
