@@ -1,9 +1,9 @@
 """Does the bump hunt find bumps that are not there? Background-only pseudo-data per method.
 
 A method that sculpts QCD into a shape the dijet function cannot follow makes the hunt claim
-excesses in background alone. Here each pseudo-dataset is a Poisson number of QCD events drawn
-by weight from a generated QCD sample with more effective entries than the pseudo-data hold (so
-the template's own fluctuations stay small); every method reconstructs the same drawn events;
+excesses in background alone. Here each pseudo-dataset keeps QCD events by weight from a
+generated QCD sample, each at most once (hit-or-miss, ``keep_by_weight``; mean ``--events``,
+below the sample's effective entries so the template's own fluctuations stay small); every method reconstructs the same drawn events;
 each spectrum is bump-hunted with its global significance. A well-behaved method claims a global
 Z >= 2 in about 2.3 % of the pseudo-datasets, and should in at most 10 %.
 
@@ -31,6 +31,7 @@ import torch
 
 from pairhunt.assign.abc import AbcAssignment
 from pairhunt.bumphunt import Spectrum, bump_hunt
+from pairhunt.bumphunt.pseudodata import keep_by_weight
 from pairhunt.errors import PairhuntError
 from pairhunt.topology import load_topology
 
@@ -97,11 +98,10 @@ def main() -> None:
     if args.events >= effective:
         raise PairhuntError(f"--events {args.events:g} is not below the template's {effective:.0f} effective entries")
     rng = np.random.default_rng(args.seed)
-    probability = events.weight / events.weight.sum()
     hunts = hunted_masses(events, args.score_cut)
     results = {name: [] for name in hunts}
     for dataset in range(args.datasets):
-        rows = rng.choice(len(probability), size=rng.poisson(args.events), p=probability)
+        rows = keep_by_weight(events.weight, args.events, rng)  # every event at most once
         for name, (mass, keep) in hunts.items():
             results[name].append(null_hunt(mass, keep, rows, args.resolution, args.pseudo_experiments, args.seed + dataset))
         print(f"dataset {dataset + 1}/{args.datasets}: " + ", ".join(f"{n} {r[-1]['global_significance']:.2f}" for n, r in results.items()), flush=True)

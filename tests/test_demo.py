@@ -72,5 +72,5 @@ def test_pseudo_data_hold_every_event_at_most_once_and_follow_the_weights():
         counts[qcd] += 1
     assert counts.sum() / 200 == pytest.approx(300, rel=0.02)
     assert counts[500:].mean() / counts[:500].mean() == pytest.approx(3.0, rel=0.05)
-    with pytest.raises(PairhuntError, match="at most 667 distinct events"):
+    with pytest.raises(PairhuntError, match="QCD: the weighted template gives at most 667 distinct events"):
         pseudo_data_events(background, signal, DemoConfig(background_events=1000.0), np.random.default_rng(0))

@@ -25,6 +25,7 @@ import numpy as np
 
 from pairhunt.bumphunt import Spectrum, bump_hunt, injection_test
 from pairhunt.bumphunt.from_run import load_hists, summed_2d
+from pairhunt.bumphunt.pseudodata import keep_by_weight
 from pairhunt.bumphunt.report import write_report
 from pairhunt.errors import PairhuntError
 
@@ -154,22 +155,18 @@ def pseudo_data_events(background: Reconstructed, signal: Reconstructed, config:
     """Which QCD and signal events make the pseudo-data, the same events for every method.
 
     QCD: every selected event is kept with probability w · N / Σw (hit-or-miss, N =
-    ``background_events``), so the pseudo-data follow the weighted template with a Poisson-like
-    count and hold no event twice. Drawn with replacement, an event drawn twice passes every cut
+    ``background_events``, :func:`~pairhunt.bumphunt.pseudodata.keep_by_weight`), so the
+    pseudo-data follow the weighted template with a Poisson-like count and hold no event twice. Drawn with replacement, an event drawn twice passes every cut
     twice, and the counts the hunts treat as Poisson scatter more than that: on background alone
     the sideband fits of the CWoLa scan's windows reached local Z ≥ 2 in 5 of 20 such draws of the
     default demo, with distinct events in none (``benchmarks/demo_cwola.py``). Signal: a Poisson
     number (mean ``injected_events``) of distinct selected events. Drawing from the generated
     events themselves, not from a fit, keeps whatever shape each method gives QCD.
     """
-    keep = background.weight * config.background_events / background.weight.sum()
-    if keep.max() > 1:
-        most = background.weight.sum() / background.weight.max()
-        raise PairhuntError(
-            f"the QCD template gives at most {most:.0f} distinct events by weight, {config.background_events:g} asked: "
-            "generate more QCD (--qcd-events) or ask for fewer (--background-events)"
-        )
-    qcd = np.flatnonzero(rng.random(len(keep)) < keep)
+    try:
+        qcd = keep_by_weight(background.weight, config.background_events, rng)
+    except PairhuntError as error:
+        raise PairhuntError(f"QCD: {error}: generate more QCD (--qcd-events) or ask for fewer (--background-events)") from None
     n_signal = rng.poisson(config.injected_events)
     if n_signal > len(signal.weight):
         raise PairhuntError(f"{n_signal} signal events to inject, {len(signal.weight)} selected: generate more signal (--signal-events)")

@@ -3,10 +3,11 @@ sliding-window scan with local and global significance, signal injection, plots 
 
 from pairhunt.bumphunt.fit import BackgroundFit, FitChoice, choose_fit, fit_dijet
 from pairhunt.bumphunt.hunt import BumpHunt, bump_hunt, inject, injection_test
+from pairhunt.bumphunt.pseudodata import keep_by_weight
 from pairhunt.bumphunt.scan import GlobalSignificance, ScanResult, global_significance, scan
 from pairhunt.bumphunt.spectrum import Spectrum
 
 __all__ = [
     "BackgroundFit", "BumpHunt", "FitChoice", "GlobalSignificance", "ScanResult", "Spectrum",
-    "bump_hunt", "choose_fit", "fit_dijet", "global_significance", "inject", "injection_test", "scan",
+    "bump_hunt", "choose_fit", "fit_dijet", "global_significance", "inject", "injection_test", "keep_by_weight", "scan",
 ]
