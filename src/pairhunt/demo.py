@@ -4,8 +4,9 @@
 2. Run the pairhunt processor through coffea's Runner with the shipped ABC model and the
    minimal-mass-asymmetry baseline over the leading six jets (topology ``pair_abc``).
 3. Draw one set of unweighted pseudo-data *events*: QCD events kept by weight (hit-or-miss,
-   none twice) plus injected signal events. Every method reconstructs the same events, so their hunts compare like with like;
-   ABC is hunted as it is and after a cut on its mass-decorrelated anomaly score.
+   none twice) plus injected signal events. Every method reconstructs the same events, so their
+   hunts compare like with like; ABC is hunted as it is and after a cut on its
+   mass-decorrelated anomaly score.
 4. Per hunt: fit, scan, global significance, and an injection test on the expected spectra.
 5. Characterise the excess: the pseudo-data of the baseline's most significant window, minus its
    sideband-estimated background, placed on the shipped theory map (``pairhunt characterize``).
@@ -156,12 +157,13 @@ def pseudo_data_events(background: Reconstructed, signal: Reconstructed, config:
 
     QCD: every selected event is kept with probability w · N / Σw (hit-or-miss, N =
     ``background_events``, :func:`~pairhunt.bumphunt.pseudodata.keep_by_weight`), so the
-    pseudo-data follow the weighted template with a Poisson-like count and hold no event twice. Drawn with replacement, an event drawn twice passes every cut
-    twice, and the counts the hunts treat as Poisson scatter more than that: on background alone
-    the sideband fits of the CWoLa scan's windows reached local Z ≥ 2 in 5 of 20 such draws of the
-    default demo, with distinct events in none (``benchmarks/demo_cwola.py``). Signal: a Poisson
-    number (mean ``injected_events``) of distinct selected events. Drawing from the generated
-    events themselves, not from a fit, keeps whatever shape each method gives QCD.
+    pseudo-data follow the weighted template with a Poisson-like count and hold no event twice.
+    Drawn with replacement, an event drawn twice passes every cut twice, and the counts the hunts
+    treat as Poisson scatter more than that: on background alone the sideband fits of the CWoLa
+    scan's windows reached local Z ≥ 2 in 5 of 20 such draws of the default demo, with distinct
+    events in none (``benchmarks/demo_cwola.py``). Signal: a Poisson number (mean
+    ``injected_events``) of distinct selected events. Drawing from the generated events
+    themselves, not from a fit, keeps whatever shape each method gives QCD.
     """
     try:
         qcd = keep_by_weight(background.weight, config.background_events, rng)
