@@ -4,10 +4,10 @@
     python benchmarks/theory_map_injection.py --demo pairhunt-demo --window 1600 2400 \
         --injected 50 100 200 --pseudo-datasets 50 --output benchmarks/results/theory_map_injection.json
 
-Per pseudo-dataset: a Poisson number of QCD events (mean 2,000) drawn by weight from the demo's
-selected QCD and of gluino events (mean ``--injected``) drawn from its selected signal, with
-replacement: the construction of ``pairhunt demo`` until 2026-11-27 (the demo now keeps QCD
-events by weight, none twice; the recorded results are this script's); the events in the fixed window minus the sideband-estimated
+Per pseudo-dataset: QCD events kept by weight from the demo's selected QCD, none twice (mean
+1,500, ``keep_by_weight``), and a Poisson number (mean ``--injected``) of distinct gluino events
+from its selected signal, the construction of ``pairhunt demo`` (until 2026-11-27 both were
+drawn with replacement, 2,000 QCD events on average); the events in the fixed window minus the sideband-estimated
 background are placed on the shipped map (``pairhunt.theory.characterize``). Reported per
 signal size: how often each theory is named first, how often the set is flagged unlike every
 theory, and the median effective set size. The demo's files were generated with seeds the map
@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from pairhunt.bumphunt.pseudodata import keep_by_weight
 from pairhunt.errors import PairhuntError
 from pairhunt.theory import TheoryEvents, TheoryMap, characterize, load_events, window_set
 
 
 def pseudo_data(qcd: TheoryEvents, signal: TheoryEvents, background: float, injected: float, rng: np.random.Generator) -> TheoryEvents:
-    rows_b = rng.choice(len(qcd), size=rng.poisson(background), p=qcd.weight / qcd.weight.sum())
-    rows_s = rng.choice(len(signal), size=rng.poisson(injected))
+    rows_b = keep_by_weight(qcd.weight, background, rng)  # as the demo: every event at most once
+    rows_s = rng.choice(len(signal), size=rng.poisson(injected), replace=False)
     n = len(rows_b) + len(rows_s)
     return TheoryEvents(np.concatenate([qcd.features[rows_b], signal.features[rows_s]]), np.ones(n),
                         np.concatenate([qcd.mass[rows_b], signal.mass[rows_s]]), qcd.names, np.full(n, "pseudo-data"))
@@ -40,7 +41,7 @@ def main() -> None:
     parser.add_argument("--demo", required=True, help="output directory of a finished `pairhunt demo`")
     parser.add_argument("--model", default="theory_map")
     parser.add_argument("--window", nargs=2, type=float, required=True)
-    parser.add_argument("--background", type=float, default=2000.0, help="mean QCD events per pseudo-dataset (the demo's)")
+    parser.add_argument("--background", type=float, default=1500.0, help="mean QCD events per pseudo-dataset (the demo's)")
     parser.add_argument("--injected", type=float, nargs="+", default=[50.0, 100.0, 200.0])
     parser.add_argument("--pseudo-datasets", type=int, default=50)
     parser.add_argument("--bootstrap", type=int, default=50)
