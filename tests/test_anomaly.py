@@ -395,3 +395,6 @@ def test_pairhunt_anomaly_scan_end_to_end(pair_run, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main(argv + ["--keep", "0.2", "0.1"])
     assert stop.value.code == 2 and "one --keep" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(argv + ["--background", "qcd"])
+    assert stop.value.code == 2 and "no sculpting check" in capsys.readouterr().err

@@ -34,6 +34,8 @@ def execute(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     if args.scan is not None and args.keep is not None and len(args.keep) > 1:
         raise PairhuntError("--scan cuts at one --keep fraction (the scan's trials are its windows), got several")
+    if args.scan is not None and args.background:
+        raise PairhuntError("--scan has no sculpting check: run --window on the window it finds, with --background")
 
     accounting: dict[str, dict] = {}
 
