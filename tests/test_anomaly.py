@@ -16,7 +16,7 @@ from pairhunt.anomaly import (  # noqa: E402
     AnomalySample, ClassifierConfig, FlowConfig, SearchConfig, Window, cathode, cwola, idealised, kfold_scores, sliding_windows,
 )
 from pairhunt.anomaly import classifier as classifier_module  # noqa: E402
-from pairhunt.anomaly.flow import ConditionalFlow, GaussianiseFeatures  # noqa: E402
+from pairhunt.anomaly.flow import BackgroundFlow, GaussianiseFeatures  # noqa: E402
 from pairhunt.anomaly.regions import OUTSIDE, SIDEBAND, SIGNAL_REGION  # noqa: E402
 from pairhunt.anomaly.significance import sic_curve  # noqa: E402
 from pairhunt.cli import main  # noqa: E402
@@ -100,12 +100,16 @@ def test_a_classifier_cannot_memorise_what_it_scores():
 def test_flow_samples_are_reproducible_by_seed_and_keep_integer_features_integer():
     sample, _ = toy(1500, 0, seed=4)
     config = FlowConfig(transforms=2, hidden=(16, 16), epochs=3)
-    first = ConditionalFlow(sample.features, sample.mass, seed=7, config=config)
-    again = ConditionalFlow(sample.features, sample.mass, seed=7, config=config)
+    first = BackgroundFlow(sample.features, sample.mass, seed=7, config=config)
+    again = BackgroundFlow(sample.features, sample.mass, seed=7, config=config)
     masses = np.full(200, 1000.0)
-    np.testing.assert_array_equal(first.sample(masses, seed=1), again.sample(masses, seed=1))
-    assert not np.array_equal(first.sample(masses, seed=1), first.sample(masses, seed=2))
-    drawn = first.sample(masses, seed=1)
+    np.testing.assert_array_equal(first.sample(200, seed=1, mass=masses), again.sample(200, seed=1, mass=masses))
+    assert not np.array_equal(first.sample(200, seed=1, mass=masses), first.sample(200, seed=2, mass=masses))
+    with pytest.raises(ValueError, match="given masses"):
+        first.sample(200, seed=1)
+    unconditional = BackgroundFlow(sample.features, None, seed=7, config=config)
+    np.testing.assert_array_equal(unconditional.sample(200, seed=1), BackgroundFlow(sample.features, None, seed=7, config=config).sample(200, seed=1))
+    drawn = first.sample(200, seed=1, mass=masses)
     assert np.array_equal(drawn[:, 2], np.round(drawn[:, 2]))
     assert drawn[:, 2].min() >= sample.features[:, 2].min() and drawn[:, 2].max() <= sample.features[:, 2].max()
 
@@ -290,18 +294,20 @@ def test_cathode_scores_each_event_with_the_flow_that_did_not_learn_it(monkeypat
 
     learnt = []
 
+    conditioned = []
+
     class RecordingFlow:
         def __init__(self, x, mass, seed, config):
             learnt.append({tuple(row) for row in x})
-            self.pipeline = len(learnt) - 1
+            conditioned.append(mass is not None)
 
-        def sample(self, masses, seed):
-            return np.random.default_rng(seed).normal(size=(len(masses), 3))
+        def sample(self, n, seed, mass=None):
+            return np.random.default_rng(seed).normal(size=(n, 3))
 
     def pipeline_id(data, window, x, samples, weight, config, also, x_also):
         return methods.Scores(np.full(len(data), float(len(learnt) - 1)), None)
 
-    monkeypatch.setattr(methods, "ConditionalFlow", RecordingFlow)
+    monkeypatch.setattr(methods, "BackgroundFlow", RecordingFlow)
     monkeypatch.setattr(methods, "_against_reference", pipeline_id)
     window = Window(900.0, 1100.0)
     data, _ = toy(3000, 0, seed=6)
@@ -312,6 +318,9 @@ def test_cathode_scores_each_event_with_the_flow_that_did_not_learn_it(monkeypat
     for row, score in zip(data.features[sideband], scores.data[sideband]):
         assert tuple(row) not in learnt[int(score)]
     assert set(np.unique(scores.data[window.roles(data.mass) == SIGNAL_REGION])) == {0.0, 1.0}
+    # raw features need p(x | m); decorrelated ones carry the mass already and the flow is p(x)
+    cathode(data, window, SearchConfig())
+    assert conditioned == [True, True, False, False]
 
 
 def test_copies_of_an_event_share_a_fold_and_distinct_events_keep_their_folds():

@@ -14,7 +14,7 @@ import importlib
 _EXPORTS = {
     "ClassifierConfig": "classifier", "kfold_scores": "classifier",
     "FEATURES": "features", "mass_correlations": "features",
-    "ConditionalFlow": "flow", "FlowConfig": "flow",
+    "BackgroundFlow": "flow", "FlowConfig": "flow",
     "METHODS": "methods", "Scores": "methods", "SearchConfig": "methods",
     "cathode": "methods", "cwola": "methods", "idealised": "methods", "supervised": "methods",
     "Window": "regions", "sliding_windows": "regions",

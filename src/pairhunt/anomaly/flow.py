@@ -1,5 +1,6 @@
-"""CATHODE's background model: a conditional normalising flow p(x | m), trained in the sidebands,
-sampled at signal-region masses.
+"""CATHODE's background model: a normalising flow of the features, trained in the sidebands and
+sampled for the signal region; conditioned on the mass, p(x | m), unless the features already
+carry the mass dependence (decorrelated, ``anomaly.decorrelate``).
 
 zuko is the flows library: maintained, pure torch (no extra framework), and its conditional
 masked autoregressive flows are the model class CATHODE used. Features are first mapped to
@@ -59,23 +60,29 @@ class GaussianiseFeatures:
         return np.where(self.discrete, np.floor(x), x)
 
 
-class ConditionalFlow:
-    """p(x | m): Gaussianised features, a zuko MAF conditioned on the standardised log mass."""
+class BackgroundFlow:
+    """p(x | m) or p(x): Gaussianised features, a zuko MAF, conditioned (if given masses) on the
+    standardised log mass."""
 
-    def __init__(self, x: np.ndarray, mass: np.ndarray, seed: int, config: FlowConfig = FlowConfig()):
-        """Train on ``x`` at ``mass`` (unweighted events; the sidebands)."""
+    def __init__(self, x: np.ndarray, mass: np.ndarray | None, seed: int, config: FlowConfig = FlowConfig()):
+        """Train on ``x`` (unweighted events; the sidebands), at ``mass`` or, with None, unconditionally."""
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
         self.preprocess = GaussianiseFeatures(x, rng)
-        log_mass = np.log(mass)
-        self.mass_mean, self.mass_std = float(log_mass.mean()), float(log_mass.std() or 1.0)
-        self.flow = zuko.flows.MAF(x.shape[1], 1, transforms=config.transforms, hidden_features=config.hidden)
+        self.conditional = mass is not None
+        if self.conditional:
+            log_mass = np.log(mass)
+            self.mass_mean, self.mass_std = float(log_mass.mean()), float(log_mass.std() or 1.0)
+        self.flow = zuko.flows.MAF(x.shape[1], int(self.conditional), transforms=config.transforms, hidden_features=config.hidden)
         z = torch.as_tensor(self.preprocess.forward(x, rng), dtype=torch.float32)
-        c = self._context(mass)
+        c = self._context(mass, len(x))
         validation = torch.as_tensor(rng.random(len(x)) < config.validation_fraction)
         self.history = self._fit(z[~validation], c[~validation], z[validation], c[validation], seed, config)
 
-    def _context(self, mass: np.ndarray) -> torch.Tensor:
+    def _context(self, mass: np.ndarray | None, n: int) -> torch.Tensor:
+        """[n, 1] standardised log masses, or [n, 0] for an unconditional flow."""
+        if not self.conditional:
+            return torch.empty(n, 0)
         return torch.as_tensor((np.log(mass) - self.mass_mean) / self.mass_std, dtype=torch.float32)[:, None]
 
     def _fit(self, z, c, z_val, c_val, seed: int, config: FlowConfig) -> list[float]:
@@ -104,11 +111,13 @@ class ConditionalFlow:
         self.flow.eval()
         return history
 
-    def sample(self, mass: np.ndarray, seed: int) -> np.ndarray:
-        """One x per mass value, in the features' original units."""
+    def sample(self, n: int, seed: int, mass: np.ndarray | None = None) -> np.ndarray:
+        """``n`` events in the features' original units; a conditional flow needs their ``mass``."""
+        if self.conditional and (mass is None or len(mass) != n):
+            raise ValueError("a flow conditioned on the mass samples at n given masses")
         torch.manual_seed(seed)
         with torch.no_grad():
-            z = self.flow(self._context(mass)).sample().numpy().astype(np.float64)
+            z = self.flow(self._context(mass, n)).sample().numpy().astype(np.float64)
         return self.preprocess.inverse(z)
 
 
