@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--fractions", nargs="+", type=float, default=[0.003, 0.01, 0.03])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--nulls", type=int, default=20, help="background-only pseudo-experiments")
+    parser.add_argument("--first-null-seed", type=int, default=101, help="seeds of the background-only pseudo-data count up from here")
     parser.add_argument("--methods", nargs="+", default=["cwola", "cathode", "idealised", "supervised"])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--output", required=True)
@@ -161,14 +162,15 @@ def main() -> None:
                   + ", ".join(f"{m} Z {result[m]['cuts']['0.1']['local_significance']:.2f} SIC {result[m].get('max_sic', np.nan):.2f}" for m in args.methods), flush=True)
             output.write_text(json.dumps(report))
     nulls = [m for m in args.methods if m in ("cwola", "cathode")]
-    for seed in range(101, 101 + args.nulls):
+    for seed in range(args.first_null_seed, args.first_null_seed + args.nulls):
         result = run_one(nulls, background, reference, injected, training_signal, window, 0.0, seed, config)
         report["nulls"].append(result)
         print(f"null seed={seed}: plain Z {result['plain']['local_significance']:.2f}; "
               + ", ".join(f"{m} Z {result[m]['cuts']['0.1']['local_significance']:.2f}" for m in nulls), flush=True)
         output.write_text(json.dumps(report))
     print("\n".join(summarise(report["injections"], args.methods, "0.1")))
-    print("\n".join(summarise_nulls(report["nulls"], ["plain", *nulls], "0.1")))
+    if report["nulls"]:
+        print("\n".join(summarise_nulls(report["nulls"], ["plain", *nulls], "0.1")))
 
 
 if __name__ == "__main__":
