@@ -33,6 +33,7 @@ from pairhunt.anomaly.features import FEATURES
 from pairhunt.anomaly.regions import OUTSIDE, SIGNAL_REGION
 
 KEEP = (0.2, 0.1, 0.05, 0.02)  # fractions of the analysis range's events a cut keeps
+REPORTED = "0.1"  # the cut the summaries (and the toys) are for
 MIN_BACKGROUND = 0.01  # max SIC over ε_B >= 1 %: below, the SR holds ~20 QCD events
 
 
@@ -50,14 +51,15 @@ def pseudo_data(background: AnomalySample, signal: AnomalySample, window: Window
     return AnomalySample.concatenate([data, chosen]), truth
 
 
-def evaluate(scores: np.ndarray, data: AnomalySample, truth: np.ndarray, window: Window) -> dict:
-    """Significance after each cut, and (with signal injected) the SIC curve in the signal region."""
+def evaluate(scores: np.ndarray, data: AnomalySample, truth: np.ndarray, window: Window, toys: int = 0) -> dict:
+    """Significance after each cut (from ``toys`` pseudo-datasets too at the reported cut), and
+    (with signal injected) the SIC curve in the signal region."""
     roles = window.roles(data.mass)
     result = {"cuts": {}}
     for keep in KEEP:
         threshold = keep_threshold(np.nan_to_num(scores, nan=-1.0), roles, data.weight, keep)
         passed = (roles != OUTSIDE) & (np.nan_to_num(scores, nan=-1.0) >= threshold)
-        cut = sideband_significance(data.mass[passed], data.weight[passed], window)
+        cut = sideband_significance(data.mass[passed], data.weight[passed], window, toys=toys if str(keep) == REPORTED else 0)
         cut["signal_in_region"] = int((passed & truth & (roles == SIGNAL_REGION)).sum())
         cut["sculpting"] = sculpting(data.mass[~truth], data.weight[~truth], passed[~truth], window.edges())
         result["cuts"][str(keep)] = cut
@@ -69,14 +71,14 @@ def evaluate(scores: np.ndarray, data: AnomalySample, truth: np.ndarray, window:
     return result
 
 
-def run_one(methods, background, reference, injected, training_signal, window, fraction, seed, config) -> dict:
+def run_one(methods, background, reference, injected, training_signal, window, fraction, seed, config, toys=0) -> dict:
     data, truth = pseudo_data(background, injected, window, fraction, seed)
     roles = window.roles(data.mass)
     out = {
         "fraction": fraction, "seed": seed,
         "background_in_region": int(((roles == SIGNAL_REGION) & ~truth).sum()),
         "signal_in_region": int(((roles == SIGNAL_REGION) & truth).sum()),
-        "plain": sideband_significance(data.mass[roles != OUTSIDE], data.weight[roles != OUTSIDE], window),
+        "plain": sideband_significance(data.mass[roles != OUTSIDE], data.weight[roles != OUTSIDE], window, toys=toys),
     }
     seeded = SearchConfig(folds=config.folds, seed=seed, oversample=config.oversample, classifier=config.classifier, flow=config.flow)
     for method in methods:
@@ -89,9 +91,14 @@ def run_one(methods, background, reference, injected, training_signal, window, f
             scores = idealised(data, reference, window, seeded)
         else:
             scores = supervised(data, training_signal, reference, window, seeded)
-        out[method] = evaluate(scores.data, data, truth, window)
+        out[method] = evaluate(scores.data, data, truth, window, toys)
         out[method]["seconds"] = time.perf_counter() - start
     return out
+
+
+def local_z(fit: dict) -> float:
+    """From the toys where they were run, else asymptotic."""
+    return fit.get("local_significance_toys", fit["local_significance"])
 
 
 def summarise(results: list[dict], methods: list[str], keep: str) -> list[str]:
@@ -100,9 +107,9 @@ def summarise(results: list[dict], methods: list[str], keep: str) -> list[str]:
     for fraction in sorted({r["fraction"] for r in results}):
         rows = [r for r in results if r["fraction"] == fraction]
         cell = lambda values: f"{np.mean(values):.2f} ± {np.std(values):.2f}"
-        parts = [f"{fraction:g}", cell([r["plain"]["local_significance"] for r in rows])]
+        parts = [f"{fraction:g}", cell([local_z(r["plain"]) for r in rows])]
         for m in methods:
-            z = cell([r[m]["cuts"][keep]["local_significance"] for r in rows])
+            z = cell([local_z(r[m]["cuts"][keep]) for r in rows])
             sics = [r[m].get("max_sic", np.nan) for r in rows]
             parts.append(f"{z} / {np.nanmean(sics):.2f}" if np.isfinite(sics).any() else z)
         lines.append("| " + " | ".join(parts) + " |")
@@ -113,7 +120,7 @@ def summarise_nulls(results: list[dict], methods: list[str], keep: str) -> list[
     """How often background alone reaches Z >= 2 in the fixed window (local = global here)."""
     lines = [f"background only, {len(results)} pseudo-experiments (keep {keep}):"]
     for m in methods:
-        z = np.array([r[m]["local_significance"] if m == "plain" else r[m]["cuts"][keep]["local_significance"] for r in results])
+        z = np.array([local_z(r[m]) if m == "plain" else local_z(r[m]["cuts"][keep]) for r in results])
         lines.append(f"  {m}: Z >= 2 in {int((z >= 2).sum())} of {len(z)}, median Z {np.median(z):.2f}, max {z.max():.2f}")
     return lines
 
@@ -134,6 +141,7 @@ def main() -> None:
     parser.add_argument("--first-null-seed", type=int, default=101, help="seeds of the background-only pseudo-data count up from here")
     parser.add_argument("--methods", nargs="+", default=["cwola", "cathode", "idealised", "supervised"])
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--toys", type=int, default=0, help=f"pseudo-datasets per sideband fit (no cut and keep {REPORTED}); 0: asymptotic Z")
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -148,7 +156,7 @@ def main() -> None:
     everything = load_sample(args.qcd_run, args.assignment, args.data, ["all"])
     everything = everything.subset(window.roles(everything.mass) != OUTSIDE)
     report = {
-        "window": window.to_dict(), "assignment": args.assignment, "features": list(background.names),
+        "window": window.to_dict(), "assignment": args.assignment, "features": list(background.names), "toys": args.toys,
         "mass_correlations_qcd_in_range": mass_correlations(everything.mass, everything.features, everything.weight, list(everything.names)),
         "events": {"data_pool": len(background), "reference": len(reference), "signal_injection": len(injected), "signal_training": len(training_signal)},
         "injections": [], "nulls": [],
@@ -156,21 +164,21 @@ def main() -> None:
     output = Path(args.output)
     for fraction in args.fractions:
         for seed in range(1, args.seeds + 1):
-            result = run_one(args.methods, background, reference, injected, training_signal, window, fraction, seed, config)
+            result = run_one(args.methods, background, reference, injected, training_signal, window, fraction, seed, config, args.toys)
             report["injections"].append(result)
-            print(f"f={fraction:g} seed={seed}: plain Z {result['plain']['local_significance']:.2f}; "
-                  + ", ".join(f"{m} Z {result[m]['cuts']['0.1']['local_significance']:.2f} SIC {result[m].get('max_sic', np.nan):.2f}" for m in args.methods), flush=True)
+            print(f"f={fraction:g} seed={seed}: plain Z {local_z(result['plain']):.2f}; "
+                  + ", ".join(f"{m} Z {local_z(result[m]['cuts'][REPORTED]):.2f} SIC {result[m].get('max_sic', np.nan):.2f}" for m in args.methods), flush=True)
             output.write_text(json.dumps(report))
     nulls = [m for m in args.methods if m in ("cwola", "cathode")]
     for seed in range(args.first_null_seed, args.first_null_seed + args.nulls):
-        result = run_one(nulls, background, reference, injected, training_signal, window, 0.0, seed, config)
+        result = run_one(nulls, background, reference, injected, training_signal, window, 0.0, seed, config, args.toys)
         report["nulls"].append(result)
-        print(f"null seed={seed}: plain Z {result['plain']['local_significance']:.2f}; "
-              + ", ".join(f"{m} Z {result[m]['cuts']['0.1']['local_significance']:.2f}" for m in nulls), flush=True)
+        print(f"null seed={seed}: plain Z {local_z(result['plain']):.2f}; "
+              + ", ".join(f"{m} Z {local_z(result[m]['cuts'][REPORTED]):.2f}" for m in nulls), flush=True)
         output.write_text(json.dumps(report))
-    print("\n".join(summarise(report["injections"], args.methods, "0.1")))
+    print("\n".join(summarise(report["injections"], args.methods, REPORTED)))
     if report["nulls"]:
-        print("\n".join(summarise_nulls(report["nulls"], ["plain", *nulls], "0.1")))
+        print("\n".join(summarise_nulls(report["nulls"], ["plain", *nulls], REPORTED)))
 
 
 if __name__ == "__main__":

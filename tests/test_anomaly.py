@@ -231,10 +231,13 @@ def test_pairhunt_anomaly_end_to_end(pair_run, tmp_path, method):
         "anomaly", str(pair_run), "--method", method, "--window", f"{low}", f"{high}", "--sideband", "1.0",
         "--assignment", "mass_asymmetry", "--data", "qcd", "ttbar", "--unweight", "4", "--background", "qcd", "--signal", "ttbar",
         "--keep", "0.5",
-        "--folds", "2", "--pseudo-experiments", "5", "-o", str(out),
+        "--folds", "2", "--pseudo-experiments", "5", "--toys", "30", "-o", str(out),
     ]
     assert main(argv) == 0
     result = json.loads((out / "anomaly.json").read_text())
+    fit = result["cuts"][0]["sideband_fit"]
+    if "error" not in fit:  # the signal region's p-value from pseudo-data beside the asymptotic one
+        assert fit["toys"] + fit["toys_failed"] == 30 and 1 / 31 <= fit["p_value_toys"] <= 1
     assert result["events"]["total"] == len(sample)
     counts = result["inputs"]["events"]  # every event of the data accounted for
     for dataset in ("qcd", "ttbar"):
@@ -263,6 +266,21 @@ def test_pairhunt_anomaly_needs_a_reference_for_the_idealised_detector(pair_run,
         main(["anomaly", str(pair_run), "--method", "idealised", "--window", "300", "400", "--assignment", "mass_asymmetry",
               "--data", "qcd", "-o", str(tmp_path / "x")])
     assert stop.value.code == 2
+
+
+def test_toy_p_values_are_reproducible_and_floor_at_one_over_toys_plus_one():
+    """A falling spectrum with a large excess in the signal region: no toy reaches it, so the toy
+    p-value is 1 / (toys + 1); without the excess it is a proper fraction; same seed, same answer."""
+    from pairhunt.anomaly import sideband_significance
+
+    rng = np.random.default_rng(5)
+    mass = 500.0 + rng.exponential(250.0, 20_000)
+    window = Window(900.0, 1100.0)
+    excess = np.concatenate([mass, rng.uniform(950.0, 1050.0, 600)])
+    strong = sideband_significance(excess, np.ones(len(excess)), window, toys=40, seed=3)
+    assert strong["local_significance"] > 5 and strong["p_value_toys"] == pytest.approx(1 / 41)
+    plain = sideband_significance(mass, np.ones(len(mass)), window, toys=40, seed=3)
+    assert plain["p_value_toys"] > 1 / 41 and plain == sideband_significance(mass, np.ones(len(mass)), window, toys=40, seed=3)
 
 
 def test_decorrelated_features_forget_the_mass_in_sidebands_and_signal_region():
@@ -395,10 +413,11 @@ def test_pairhunt_anomaly_scan_end_to_end(pair_run, tmp_path, capsys):
     out = tmp_path / "scan"
     argv = [
         "anomaly", str(pair_run), "--method", "cwola", "--scan", f"{low}", f"{high}", "--width", "0.3", "--step", "0.3",
-        "--assignment", "mass_asymmetry", "--data", "qcd", "ttbar", "--folds", "2", "-o", str(out),
+        "--assignment", "mass_asymmetry", "--data", "qcd", "ttbar", "--folds", "2", "--toys", "20", "-o", str(out),
     ]
     assert main(argv) == 0
     result = json.loads((out / "scan.json").read_text())
+    assert any(row["no_cut"].get("toys") for row in result["windows"])
     assert len(result["windows"]) == len(sliding_windows(low, high, 0.3, 0.3)) and result["inputs"]["keep"] == 0.2
     assert (out / "scan.png").is_file() and "most significant" in capsys.readouterr().out
     with pytest.raises(SystemExit) as stop:

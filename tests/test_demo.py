@@ -15,7 +15,7 @@ from pairhunt.demo import DemoConfig, run_demo  # noqa: E402
 def test_demo_runs_end_to_end(tmp_path):
     config = DemoConfig(
         output=str(tmp_path / "demo"), qcd_events=16000, signal_events=300, background_events=800,
-        injected_events=50, pseudo_experiments=10, progress=False,
+        injected_events=50, pseudo_experiments=10, cwola_toys=20, progress=False,
     )
     summary = run_demo(config)
     out = tmp_path / "demo"

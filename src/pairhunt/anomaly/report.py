@@ -57,7 +57,7 @@ def signal_improvement(
 def write_search(
     output: Path, method: str, data: AnomalySample, window: Window, config: SearchConfig, keep: tuple[float, ...],
     reference: AnomalySample | None = None, signal: AnomalySample | None = None, background: AnomalySample | None = None,
-    pseudo_experiments: int = 100, resolution: float = 0.1, inputs: dict | None = None,
+    pseudo_experiments: int = 100, resolution: float = 0.1, inputs: dict | None = None, toys: int = 0,
 ) -> dict[str, Path]:
     """Run ``method`` on ``data`` in ``window`` and write everything under ``output``."""
     output.mkdir(parents=True, exist_ok=True)
@@ -71,7 +71,7 @@ def write_search(
     if with_signal:
         signal_scores = scores.also[len(background):]
         scores = Scores(scores.data, scores.also[: len(background)])
-    cuts = [apply_cut(data, scores, window, k, background, pseudo_experiments, config.seed, resolution) for k in keep]
+    cuts = [apply_cut(data, scores, window, k, background, pseudo_experiments, config.seed, resolution, toys) for k in keep]
     masses = mass_histogram(data, window, cuts)
     paths = write_hists({"hists": {"mass": masses, "score": score_histogram(data, window, scores)}}, output)
     paths["scores"] = output / "scores.parquet"

@@ -56,12 +56,13 @@ def passing(data: AnomalySample, scores: Scores, window: Window, keep: float) ->
 
 def apply_cut(
     data: AnomalySample, scores: Scores, window: Window, keep: float, background: AnomalySample | None,
-    pseudo_experiments: int, seed: int, resolution: float,
+    pseudo_experiments: int, seed: int, resolution: float, toys: int = 0,
 ) -> Cut:
-    """Keep the fraction ``keep`` of the analysis range's data with the highest scores."""
+    """Keep the fraction ``keep`` of the analysis range's data with the highest scores; the
+    sideband fit's p-value also from ``toys`` pseudo-datasets when > 0."""
     threshold, passed = passing(data, scores, window, keep)
     try:
-        significance = sideband_significance(data.mass[passed], data.weight[passed], window)
+        significance = sideband_significance(data.mass[passed], data.weight[passed], window, toys=toys, seed=seed)
     except PairhuntError as error:  # too few events after the cut to fit the sidebands
         significance = {"error": str(error)}
     spectrum = spectrum_of(data.mass[passed], data.weight[passed], window.edges())
