@@ -341,9 +341,12 @@ def cwola_hunt(config: DemoConfig, run_dir: Path, qcd_rows: np.ndarray, signal_r
     return dict(result, reconstructed_signal_peak_gev=peak, files={k: str(v) for k, v in paths.items()})
 
 
-def _local_z(fit: dict) -> float:
-    """The sideband fit's local Z from its toys where they were run, else the asymptotic one."""
-    return fit.get("local_significance_toys", fit.get("local_significance", float("nan")))
+def _local_z(fit: dict) -> str:
+    """The sideband fit's local Z from its toys where they were run (≥ where no toy was as
+    extreme), else the asymptotic one."""
+    if "local_significance_toys" in fit:
+        return ("≥ " if fit["toys_lower_bound"] else "") + f"{fit['local_significance_toys']:.2f}"
+    return f"{fit.get('local_significance', float('nan')):.2f}"
 
 
 def _toy_z_limit(toys: int) -> float:
@@ -375,7 +378,7 @@ def cwola_lines(result: dict, config: dict) -> list[str]:
     ]
     for row in result["windows"]:
         window = "-".join(f"{m:.0f}" for m in row["signal_region_gev"])
-        z = [f"{_local_z(row[k]):.2f}" if "local_significance" in row[k] else "–" for k in ("no_cut", "cut")]
+        z = [_local_z(row[k]) if "local_significance" in row[k] else "–" for k in ("no_cut", "cut")]
         lines.append(f"| {window} | {row['events']['signal_region']} / {row['events']['sidebands']} | {z[0]} | {z[1]} |")
     if "best" not in summary:
         return lines + ["", f"No window could be measured: {summary['error']}"]
@@ -384,8 +387,8 @@ def cwola_lines(result: dict, config: dict) -> list[str]:
     holds = "holds" if summary["best_holds_signal_peak"] else "does not hold"
     lines += [
         "",
-        f"Most significant after the cut: **{window} GeV, local Z {_local_z(best['cut']):.2f}** (asymptotic "
-        f"{best['cut']['local_significance']:.2f}; no cut: {_local_z(best['no_cut']):.2f}); it {holds} the reconstructed signal peak "
+        f"Most significant after the cut: **{window} GeV, local Z {_local_z(best['cut'])}** (asymptotic "
+        f"{best['cut']['local_significance']:.2f}; no cut: {_local_z(best['no_cut'])}); it {holds} the reconstructed signal peak "
         f"({result['reconstructed_signal_peak_gev']:.0f} GeV). Global Z ≥ {summary['global_significance_bound']:.2f} over "
         f"{summary['windows']} windows (Bonferroni bound, conservative for overlapping windows).",
         "",

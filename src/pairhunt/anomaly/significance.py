@@ -89,7 +89,10 @@ def _toy_p_value(fit, window: Window, n_params: int, p_value: float, toys: int, 
     if done == 0:
         raise PairhuntError("no pseudo-data fit converged; the toy p-value is unknown")
     toy_p_value = (as_small + 1) / (done + 1)
-    return {"toys": done, "toys_failed": failed, "p_value_toys": toy_p_value, "local_significance_toys": float(significance(toy_p_value))}
+    return {
+        "toys": done, "toys_failed": failed, "p_value_toys": toy_p_value, "local_significance_toys": float(significance(toy_p_value)),
+        "toys_lower_bound": as_small == 0,  # no toy was as extreme: the data's Z is at least this
+    }
 
 
 def sic_curve(

@@ -81,7 +81,8 @@ def execute(args: argparse.Namespace) -> int:
 def _local_z(fit: dict) -> str:
     """The local Z from toys where they were run, with the asymptotic one beside it."""
     if "local_significance_toys" in fit:
-        return f"local Z {fit['local_significance_toys']:.2f} ({fit['toys']} toys; asymptotic {fit['local_significance']:.2f})"
+        bound = "≥ " if fit["toys_lower_bound"] else ""
+        return f"local Z {bound}{fit['local_significance_toys']:.2f} ({fit['toys']} toys; asymptotic {fit['local_significance']:.2f})"
     return f"local Z {fit['local_significance']:.2f} (asymptotic)"
 
 
