@@ -426,3 +426,6 @@ def test_pairhunt_anomaly_scan_end_to_end(pair_run, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main(argv + ["--background", "qcd"])
     assert stop.value.code == 2 and "no sculpting check" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(argv + ["--toys", "-1"])
+    assert stop.value.code == 2 and "--toys counts pseudo-datasets" in capsys.readouterr().err

@@ -36,6 +36,8 @@ def execute(args: argparse.Namespace) -> int:
         raise PairhuntError("--scan cuts at one --keep fraction (the scan's trials are its windows), got several")
     if args.scan is not None and args.background:
         raise PairhuntError("--scan has no sculpting check: run --window on the window it finds, with --background")
+    if args.toys < 0:
+        raise PairhuntError(f"--toys counts pseudo-datasets (0: asymptotic p-values only), got {args.toys}")
 
     accounting: dict[str, dict] = {}
 
