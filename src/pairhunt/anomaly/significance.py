@@ -73,14 +73,11 @@ def _toy_p_value(fit, window: Window, n_params: int, p_value: float, toys: int, 
     """P(asymptotic p <= the data's) on pseudo-data from the sideband fit; (k + 1) / (n + 1), so
     it never reads 0 (with n toys the significance is resolved up to about Φ⁻¹(1 − 1/n))."""
     rng = np.random.default_rng(seed)
-    expected = fit.expected_effective()
-    start = fit.params.copy()
-    start[0] -= np.log(fit.spectrum.scale().mean())  # pseudo-data are effective entries (weight 1)
+    start = fit.pseudo_experiment_start()
     as_small, failed = 0, 0
     for _ in range(toys):
-        counts = rng.poisson(expected).astype(np.float64)
         try:
-            toy_p = _signal_region_test(Spectrum(fit.spectrum.edges, counts, counts.copy()), window, n_params, start)[-1]
+            toy_p = _signal_region_test(fit.pseudo_experiment(rng), window, n_params, start)[-1]
         except PairhuntError:
             failed += 1
             continue

@@ -72,6 +72,17 @@ class BackgroundFit:
         expected = self.expected_effective()
         return (self.spectrum.effective_counts() - expected) / np.sqrt(np.maximum(expected, 1e-9))
 
+    def pseudo_experiment(self, rng: np.random.Generator) -> Spectrum:
+        """Poisson counts drawn from the fitted background in every bin, as unweighted effective entries."""
+        counts = rng.poisson(self.expected_effective()).astype(np.float64)
+        return Spectrum(self.spectrum.edges, counts, counts.copy())
+
+    def pseudo_experiment_start(self) -> np.ndarray:
+        """Start values for refitting a pseudo-experiment: these parameters, rescaled to weight 1."""
+        start = self.params.copy()
+        start[0] -= np.log(self.spectrum.scale().mean())
+        return start
+
     def to_dict(self) -> dict:
         return {
             "n_params": self.n_params,

@@ -153,13 +153,10 @@ def global_significance(
 ) -> GlobalSignificance:
     """Draw the fitted background (effective entries) ``pseudo_experiments`` times, refit, rescan."""
     rng = np.random.default_rng(seed)
-    expected = fit.expected_effective()
-    start = fit.params.copy()
-    start[0] -= np.log(fit.spectrum.scale().mean())  # pseudo-data are effective entries (weight 1)
+    start = fit.pseudo_experiment_start()
     maxima, failed = [], 0
     for _ in track(range(pseudo_experiments), description="pseudo-experiments", disable=not progress):
-        counts = rng.poisson(expected).astype(np.float64)
-        pseudo = Spectrum(fit.spectrum.edges, counts, counts.copy())
+        pseudo = fit.pseudo_experiment(rng)
         try:
             pseudo_fit = fit_dijet(pseudo, fit.n_params, start=start, sqrt_s=fit.sqrt_s)
         except PairhuntError:
