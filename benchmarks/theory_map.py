@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--left-out-mass", required=True, help="dataset of a gluino mass the map never saw")
     parser.add_argument("--neighbours", nargs=2, required=True, help="the library's lighter and heavier neighbour of it")
     parser.add_argument("--left-out-theory", nargs="+", required=True, help="datasets of a theory the library lacks")
+    parser.add_argument("--left-out-run", help="the run that holds the --left-out-theory datasets (default: --run)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
@@ -129,7 +130,7 @@ def main() -> None:
     size = theory_map.contract.set_size
     rng = np.random.default_rng(args.seed)
     result = {
-        "model": str(theory_map.path), "run": args.run, "seed": args.seed, "set_size": size,
+        "model": str(theory_map.path), "run": args.run, "left_out_run": args.left_out_run or args.run, "seed": args.seed, "set_size": size,
         "accuracy_by_set_size": {str(k): set_accuracy(theory_map, args.run, k, args.seed) for k in args.set_sizes},
         "single_event_accuracy": single_event_accuracy(theory_map, args.run, args.seed),
         # sets as characterize sees them: events within +-15 % of each theory's median mass
@@ -138,7 +139,10 @@ def main() -> None:
     gluinos = [n for n in theory_map.classes if n.startswith("gluino")]
     mass_points = embedded_sets(theory_map, args.run, args.left_out_mass, size, rng)
     result["ordering"] = {args.left_out_mass: ordering(theory_map, mass_points, args.neighbours, gluinos)}
-    placed: dict[str, Placement] = {name: theory_map.place(embedded_sets(theory_map, args.run, name, size, rng), size) for name in args.left_out_theory}
+    left_out_run = args.left_out_run or args.run
+    placed: dict[str, Placement] = {
+        name: theory_map.place(embedded_sets(theory_map, left_out_run, name, size, rng), size) for name in args.left_out_theory
+    }
     result["left_out_theory"] = {
         name: {"sets": len(p.points), "unlike_fraction": float(p.unlike.mean()),
                "nearest": {c: float(np.mean(p.nearest() == c)) for c in theory_map.classes if np.any(p.nearest() == c)}}
