@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.resources
+import json
 import subprocess
 import sys
 
@@ -65,3 +66,49 @@ def test_torch_is_not_imported_by_the_analysis_side():
     code = "import sys, pairhunt.cli, pairhunt.generate, pairhunt.processors, pairhunt.theory; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+BASE_INSTALL = """
+import contextlib, io, json, sys
+
+class BaseInstall:  # pip install pairhunt, no extras: their modules do not import
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {"torch", "zuko", "onnx", "onnxscript", "pythia8mc", "fastjet"}:
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+
+sys.meta_path.insert(0, BaseInstall())
+from pairhunt.cli import main
+
+results = {}
+for argv in json.loads(sys.argv[1]):
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        try:
+            code = main(argv)
+        except SystemExit as stop:
+            code = stop.code
+    results[argv[0]] = [code, stderr.getvalue()]
+print(json.dumps(results))
+"""
+
+
+def test_a_base_install_runs_and_names_each_missing_extra(shared_nanoaod, tmp_path):
+    fileset = tmp_path / "fileset.json"
+    fileset.write_text(json.dumps({"tt": [str(shared_nanoaod / "nano_tt_v12.root")]}))
+    needs = {
+        "generate": (["generate", "gluino", "-n", "5", "-o", str(tmp_path / "g.root")], "generate"),
+        "train": (["train", "spanet", "--topology", "ttbar_allhad", "--data", "x.root", "-o", str(tmp_path / "r")], "train"),
+        "export": (["export", str(tmp_path / "nowhere"), "-o", str(tmp_path / "m.onnx")], "train"),
+        "anomaly": (["anomaly", str(tmp_path), "--assignment", "chi2", "--window", "1", "2", "--data", "tt", "-o", str(tmp_path / "a")], "anomaly"),
+        "demo": (["demo", "-o", str(tmp_path / "d")], "generate"),
+    }
+    runs = [argv for argv, _ in needs.values()] + [["run", str(fileset), "-o", str(tmp_path / "out"), "--method", "chi2", "--no-progress"]]
+    result = subprocess.run([sys.executable, "-c", BASE_INSTALL, json.dumps(runs)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    for command, (_, extra) in needs.items():
+        code, stderr = outcome[command]
+        assert code == 2 and stderr.count("\n") == 1, (command, stderr)
+        assert f"pairhunt {command}: error: pairhunt {command} needs the '{extra}' extra (pip install 'pairhunt[{extra}]')" in stderr
+    assert outcome["run"][0] == 0  # the analysis side needs no extra
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["status"] == "complete"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from pairhunt.errors import PairhuntError
+from pairhunt.extras import require
 
 METHOD_CHOICES = ("cwola", "cathode", "idealised", "supervised")
 DEFAULT_KEEP = (0.2, 0.1, 0.05)
@@ -13,12 +14,9 @@ DEFAULT_SCAN_KEEP = 0.2
 
 
 def _import_anomaly():
-    try:
-        import pairhunt.anomaly as anomaly
-        import pairhunt.anomaly.flow  # noqa: F401  (torch and zuko: a missing extra shows here, not mid-search)
-        import pairhunt.anomaly.methods  # noqa: F401
-    except ImportError as error:
-        raise PairhuntError(f"pairhunt anomaly needs the 'anomaly' extra (pip install 'pairhunt[anomaly]'): {error}") from None
+    require("pairhunt anomaly", "anomaly")  # torch and zuko: a missing extra shows here, not mid-search
+    import pairhunt.anomaly as anomaly
+
     return anomaly
 
 

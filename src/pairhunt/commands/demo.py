@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from pairhunt.extras import require
+
 
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    require("pairhunt demo", "generate", "anomaly")  # it generates its samples and runs a CWoLa scan
 
     from pairhunt.demo import DemoConfig, run_demo
 

@@ -6,9 +6,11 @@ import argparse
 from pathlib import Path
 
 from pairhunt.errors import PairhuntError
+from pairhunt.extras import require
 
 
 def _export_embedding(args: argparse.Namespace) -> int:
+    require("pairhunt export", "train")
     from pairhunt.train.embed_trainer import export_embedding
 
     if args.fp16:
@@ -29,6 +31,7 @@ def execute(args: argparse.Namespace) -> int:
 
         contract = convert_to_float16(args.run_dir, args.output)
     else:
+        require("pairhunt export", "train")
         from pairhunt.train.export import export_run
 
         contract = export_run(args.run_dir, args.output, checkpoint=args.checkpoint, precision="float16" if args.fp16 else "float32")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 
 from pairhunt.commands.display import print_summary
+from pairhunt.extras import require
 
 
 def execute(args: argparse.Namespace) -> int:
+    require("pairhunt generate", "generate")
     from pairhunt.generate import Request, generate, make_sample
 
     sample = make_sample(args.sample, mass=args.mass, mchi=args.mchi, pthat_min=args.pthat_min, bias_pow=args.bias_pow)

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from pairhunt.errors import PairhuntError
+from pairhunt.extras import require
 
 LOSS_TERMS = ("reconstruction", "crossed", "margin", "isr")  # the weighted terms of the ABC loss
 
@@ -169,6 +170,12 @@ def register(subparsers) -> None:
         help="train an assignment model: SPA-NET (supervised) or ABC (unsupervised, background only)",
         description="Train a model with torch (extra 'train'); export it with `pairhunt export`.",
     )
+    try:
+        import torch  # noqa: F401  (the options' defaults come from torch modules, imported next)
+    except ImportError:  # a base install: every other command works, this one says what it needs
+        parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        parser.set_defaults(handler=lambda args: require("pairhunt train", "train"))
+        return
     from pairhunt.train.loop import TrainConfig
 
     kinds = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
