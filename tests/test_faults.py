@@ -307,3 +307,20 @@ def test_bad_inputs_of_the_other_commands_are_one_line(toys, tmp_path, capsys):
     capsys.readouterr()
     assert main(["bumphunt", str(few), "--pseudo-experiments", "0", "--no-progress"]) == 0
     assert "below 100 the fit and significances are unreliable" in one_line(capsys.readouterr().err)
+
+
+def test_unreadable_training_data_is_one_line(tmp_path, capsys):
+    pytest.importorskip("torch", reason="needs the 'train' extra")
+    not_root, not_h5 = tmp_path / "notes.root", tmp_path / "notes.h5"
+    not_root.write_text("not a ROOT file")
+    not_h5.write_text("not an HDF5 file")
+    for argv, message in (
+        (["train", "abc", "--data", str(tmp_path / "missing.root")], "cannot read"),
+        (["train", "abc", "--data", str(not_root)], "cannot read"),
+        (["train", "spanet", "--topology", "ttbar_allhad", "--data", str(tmp_path / "missing.h5")], "cannot read"),
+        (["train", "spanet", "--topology", "ttbar_allhad", "--data", str(not_h5)], "cannot read"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*argv, "-o", str(tmp_path / "run"), "--no-progress"])
+        assert exit_info.value.code == 2
+        assert message in one_line(capsys.readouterr().err)

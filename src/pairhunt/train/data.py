@@ -153,8 +153,12 @@ def _collection(raw: ak.Array, collection: str) -> ak.Array | None:
 def _read_events(path: str | Path, topology: Topology, max_events: int | None, require_truth: bool) -> ak.Array:
     """The jet collection's and event-level branches of a file, with the jet truth labels when it
     stores them or has the GenPart record to build them from."""
-    with uproot.open(path) as handle:
+    try:
+        handle = uproot.open(path)
         tree = handle["Events"]
+    except Exception as error:  # noqa: BLE001 - any failure to open is reported with the file, in one line
+        raise PairhuntError(f"cannot read {path}: {type(error).__name__}: {error}".splitlines()[0]) from error
+    with handle:
         labels = truth_branches(tree.keys(), topology)
         if labels is None and require_truth:
             raise PairhuntError(f"{path}: no truth labels; supervised training needs {truth_requirement(topology)}")
@@ -178,7 +182,11 @@ def from_spanet_h5(path: str | Path, topology: Topology) -> TrainingData:
     """SPANet's HDF5 layout: ``INPUTS/<input>/<feature>``, ``TARGETS/<parent>/<product>``."""
     import h5py
 
-    with h5py.File(path, "r") as handle:
+    try:
+        opened = h5py.File(path, "r")
+    except Exception as error:  # noqa: BLE001 - any failure to open is reported with the file, in one line
+        raise PairhuntError(f"cannot read {path}: {type(error).__name__}: {error}".splitlines()[0]) from error
+    with opened as handle:
         try:
             source = handle["INPUTS"][topology.jets.name]
             mask = np.asarray(source["MASK"], dtype=bool)
