@@ -15,19 +15,11 @@ EXTRAS = {
 }
 
 
-def missing(extra: str) -> ImportError | None:
-    """Why ``extra`` is not usable here (the first module that does not import), or None."""
-    for module in EXTRAS[extra]:
-        try:
-            importlib.import_module(module)
-        except ImportError as error:
-            return error
-    return None
-
-
 def require(command: str, *extras: str) -> None:
-    """Raise a :class:`PairhuntError` naming the first of ``extras`` that is not installed."""
+    """Raise a :class:`PairhuntError` naming the first of ``extras`` whose modules do not import."""
     for extra in extras:
-        error = missing(extra)
-        if error is not None:
-            raise PairhuntError(f"{command} needs the '{extra}' extra (pip install 'pairhunt[{extra}]'): {error}")
+        for module in EXTRAS[extra]:
+            try:
+                importlib.import_module(module)
+            except ImportError as error:
+                raise PairhuntError(f"{command} needs the '{extra}' extra (pip install 'pairhunt[{extra}]'): {error}") from None
