@@ -21,3 +21,13 @@ def pairhunt_cause(error: BaseException) -> PairhuntError | None:
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None
+
+
+def failure_reason(error: BaseException) -> str:
+    """``Type: message``, first line only: what a one-line report of a failed read says."""
+    return f"{type(error).__name__}: {error}".splitlines()[0]
+
+
+def unreadable(path, error: BaseException) -> PairhuntError:
+    """The error for an input file that could not be opened or read, naming it and why."""
+    return PairhuntError(f"cannot read {path}: {failure_reason(error)}")

@@ -28,7 +28,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from pairhunt.errors import PairhuntError
+from pairhunt.errors import PairhuntError, unreadable
 from pairhunt.event_table import KEYS
 from pairhunt.gen_truth import per_object, read_labels, truth_branches, truth_requirement
 from pairhunt.runner import load_fileset
@@ -70,7 +70,7 @@ def _open_tree(filename: str, tree: str):
     try:
         return uproot.open(filename)[tree]
     except Exception as error:  # noqa: BLE001 - any failure to open is reported with the file
-        raise PairhuntError(f"cannot read {filename}: {type(error).__name__}: {error}") from error
+        raise unreadable(filename, error) from error
 
 
 def has_truth(filename: str, tree: str, topology: Topology) -> bool:

@@ -22,7 +22,7 @@ from coffea.processor.executor import WorkItem
 
 from pairhunt.accounting import FileReport
 from pairhunt.chunks import Chunk, ChunkResult, GuardedProcessor, describe
-from pairhunt.errors import PairhuntError, pairhunt_cause
+from pairhunt.errors import PairhuntError, failure_reason, pairhunt_cause, unreadable
 from pairhunt.executors import IterativeExecutor, WorkerLost, executor_for
 from pairhunt.lazy import run_chunks
 from pairhunt.store import ChunkStore
@@ -75,10 +75,9 @@ def probe(fileset: dict[str, dict], skipbadfiles: bool) -> tuple[dict[str, dict]
                 with uproot.open(filename) as handle:
                     report.entries[filename] = int(handle[tree].num_entries)
             except Exception as error:  # noqa: BLE001 - any failure to open is reported per file
-                reason = f"{type(error).__name__}: {error}".splitlines()[0]
                 if not skipbadfiles:
-                    raise PairhuntError(f"cannot read {filename}: {reason}") from error
-                report.skipped[filename] = reason
+                    raise unreadable(filename, error) from error
+                report.skipped[filename] = failure_reason(error)
                 continue
             if report.entries[filename] > 0:
                 readable.setdefault(dataset, {"files": {}})["files"][filename] = tree

@@ -18,7 +18,7 @@ import uproot
 
 from pairhunt.contract import EVENT_BRANCH
 from pairhunt.cutflow import Cutflow
-from pairhunt.errors import PairhuntError
+from pairhunt.errors import PairhuntError, unreadable
 from pairhunt.gen_truth import label_branches, read_labels, truth_branches, truth_requirement
 from pairhunt.generate.truth import LABELS
 from pairhunt.inputs import JetInputs, apply_transform, collection_of, event_level_features, select_jets
@@ -157,7 +157,7 @@ def _read_events(path: str | Path, topology: Topology, max_events: int | None, r
         handle = uproot.open(path)
         tree = handle["Events"]
     except Exception as error:  # noqa: BLE001 - any failure to open is reported with the file, in one line
-        raise PairhuntError(f"cannot read {path}: {type(error).__name__}: {error}".splitlines()[0]) from error
+        raise unreadable(path, error) from error
     with handle:
         labels = truth_branches(tree.keys(), topology)
         if labels is None and require_truth:
@@ -185,7 +185,7 @@ def from_spanet_h5(path: str | Path, topology: Topology) -> TrainingData:
     try:
         opened = h5py.File(path, "r")
     except Exception as error:  # noqa: BLE001 - any failure to open is reported with the file, in one line
-        raise PairhuntError(f"cannot read {path}: {type(error).__name__}: {error}".splitlines()[0]) from error
+        raise unreadable(path, error) from error
     with opened as handle:
         try:
             source = handle["INPUTS"][topology.jets.name]
