@@ -324,3 +324,19 @@ def test_unreadable_training_data_is_one_line(tmp_path, capsys):
             main([*argv, "-o", str(tmp_path / "run"), "--no-progress"])
         assert exit_info.value.code == 2
         assert message in one_line(capsys.readouterr().err)
+
+
+def test_commands_that_read_a_run_refuse_a_directory_that_holds_none(tmp_path, capsys):
+    """One line, exit 2, naming what is missing: not a message about a file deep inside."""
+    not_a_run = tmp_path / "not_a_run"
+    not_a_run.mkdir()
+    commands = [
+        ["anomaly", str(not_a_run), "--method", "cwola", "--window", "1000", "1200", "--assignment", "abc", "--data", "data",
+         "-o", str(tmp_path / "anomaly")],
+        ["characterize", str(not_a_run), "--window", "1000", "1200", "--data", "data", "-o", str(tmp_path / "map")],
+    ]
+    for argv in commands:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2, argv
+        assert f"{not_a_run} is not a finished pairhunt run (no summary.json)" in one_line(capsys.readouterr().err), argv

@@ -33,6 +33,13 @@ def require_complete(run_dir: str | Path) -> None:
         )
 
 
+def require_finished(run_dir: str | Path) -> None:
+    """Refuse anything but a finished run: ``summary.json`` is written last."""
+    require_complete(run_dir)
+    if not (Path(run_dir) / "summary.json").is_file():
+        raise PairhuntError(f"{run_dir} is not a finished pairhunt run (no summary.json)")
+
+
 class RunDirectory:
     """``root`` (``OUT``) and its staging directory."""
 

@@ -13,7 +13,7 @@ from pairhunt.anomaly.features import FEATURES, default_features, feature_matrix
 from pairhunt.errors import PairhuntError
 from pairhunt.evaluate import load_results
 from pairhunt.event_table import KEYS
-from pairhunt.rundir import require_complete
+from pairhunt.rundir import require_finished
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def load_sample(
     :data:`~pairhunt.anomaly.features.DEFAULT_FEATURES`, ``["all"]`` means every known feature,
     in both cases those the table has columns for. ``accounting``, if given, receives per
     dataset the events read, selected, and used (a complete pair and finite features)."""
-    require_complete(run_dir)
+    require_finished(run_dir)
     parts = []
     for dataset in datasets:
         columns = method_columns(run_dir, dataset, method)

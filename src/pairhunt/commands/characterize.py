@@ -11,10 +11,10 @@ from pairhunt.errors import PairhuntError
 
 def check_run_matches(run_dir: Path, contract) -> None:
     """The run's topology and method are those the map was trained on."""
-    summary_path = run_dir / "summary.json"
-    if not summary_path.is_file():
-        raise PairhuntError(f"{run_dir} is not a finished pairhunt run (no summary.json)")
-    summary = json.loads(summary_path.read_text())
+    from pairhunt.rundir import require_finished
+
+    require_finished(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
     if summary["topology"] != contract.topology or summary["topology_definition"]["inputs"] != contract.topology_inputs:
         raise PairhuntError(
             f"the theory map was trained on topology {contract.topology!r}; {run_dir} ran topology {summary['topology']!r}"

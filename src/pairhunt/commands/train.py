@@ -104,16 +104,13 @@ def abc_trainers(args: argparse.Namespace, topology, data):
 
 def train_embedding(args: argparse.Namespace) -> int:
     """The theory map on the datasets of a finished run (each one theory)."""
-    from pairhunt.rundir import require_complete
+    from pairhunt.rundir import require_finished
     from pairhunt.theory.inputs import load_events
     from pairhunt.train.embed_model import EmbedConfig
     from pairhunt.train.embed_trainer import EmbedTrainer
 
-    require_complete(args.run_dir)
-    summary_path = Path(args.run_dir) / "summary.json"
-    if not summary_path.is_file():
-        raise PairhuntError(f"{args.run_dir} is not a finished pairhunt run (no summary.json)")
-    summary = json.loads(summary_path.read_text())
+    require_finished(args.run_dir)
+    summary = json.loads((Path(args.run_dir) / "summary.json").read_text())
     theories = args.theories or sorted(summary["cutflow"])
     accounting: dict[str, dict] = {}
     library = {name: load_events(args.run_dir, args.method, [name], accounting=accounting) for name in theories}

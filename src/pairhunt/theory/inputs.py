@@ -16,7 +16,7 @@ import numpy as np
 from pairhunt.anomaly.features import FEATURES, Columns
 from pairhunt.anomaly.sample import method_columns
 from pairhunt.errors import PairhuntError
-from pairhunt.rundir import require_complete
+from pairhunt.rundir import require_finished
 
 
 def log_mass(columns: Columns, method: str) -> np.ndarray:
@@ -69,7 +69,7 @@ def load_events(
     """The events of ``datasets`` in a finished run, reconstructed by ``method``. ``accounting``,
     if given, receives per dataset the events read, selected and used (a complete pair, finite
     features): the rest are named, not lost."""
-    require_complete(run_dir)
+    require_finished(run_dir)
     parts = []
     for dataset in datasets:
         columns = method_columns(run_dir, dataset, method)

@@ -159,15 +159,17 @@ def set_calibration(model: AbcModel | AbcEnsemble, calibration: dict | None) -> 
 def load_abc_ensemble(run_dir: str | Path, members: list[Path]) -> tuple[AbcEnsemble, dict]:
     """The ensemble of an ensemble run directory and its metadata (the first member's, plus the members)."""
     meta = json.loads((members[0] / "config.json").read_text())
-    models = []
-    for member in members:
-        model = build_abc_model(json.loads((member / "config.json").read_text()))
-        model.load_state_dict(torch.load(member / "best.pt", weights_only=False, map_location="cpu")["model"])
-        models.append(model)
-    ensemble = AbcEnsemble(models)
+    ensemble = AbcEnsemble([load_member(member) for member in members])
     set_calibration(ensemble, load_calibration(run_dir))
     meta["ensemble"] = [str(Path(m).relative_to(run_dir)) for m in members]
     return ensemble.eval(), meta
+
+
+def load_member(run_dir: str | Path) -> AbcModel:
+    """The ``best.pt`` model of a single ABC run (an ensemble member), uncalibrated."""
+    model = build_abc_model(json.loads((Path(run_dir) / "config.json").read_text()))
+    model.load_state_dict(torch.load(Path(run_dir) / "best.pt", weights_only=False, map_location="cpu")["model"])
+    return model.eval()
 
 
 def calibrate_ensemble(run_dir: str | Path, data: TrainingData) -> dict:
@@ -268,8 +270,7 @@ class AbcTrainer(RunTrainer):
         path = self.run_dir / "best.pt"
         if not path.is_file():
             raise PairhuntError(f"nothing to calibrate: {path} does not exist")
-        model = build_abc_model(self.meta)
-        model.load_state_dict(torch.load(path, weights_only=False, map_location="cpu")["model"])
+        model = load_member(self.run_dir)
         if events is None:
             events = self.train if len(self.validation) == 0 else concatenate(self.train, self.validation)
         calibration = mass_calibration(model, events)
