@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from pairhunt.theory import TheoryDensity, disjoint_sets, load_events
-from pairhunt.train.embed_model import EmbedConfig
+from pairhunt.train.config import EmbedConfig
 from pairhunt.train.embed_trainer import EmbedTrainer, load_embedding_run
 
 

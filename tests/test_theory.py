@@ -14,7 +14,8 @@ torch = pytest.importorskip("torch", reason="needs the 'train' extra")
 from pairhunt.cli import main  # noqa: E402
 from pairhunt.errors import PairhuntError  # noqa: E402
 from pairhunt.theory import TheoryDensity, TheoryEvents, TheoryMap, disjoint_sets, draw_sets, window_set  # noqa: E402
-from pairhunt.train.embed_model import EmbedConfig, SetEmbedding, contrastive_loss  # noqa: E402
+from pairhunt.train.config import EmbedConfig  # noqa: E402
+from pairhunt.train.embed_model import SetEmbedding, contrastive_loss  # noqa: E402
 from pairhunt.train.embed_trainer import EmbedTrainer, export_embedding, load_embedding_run  # noqa: E402
 
 SOURCE = {"topology": "toy", "topology_inputs": [], "method": "toy"}

@@ -4,6 +4,7 @@ before it starts, and a base install (``pip install pairhunt``) keeps every othe
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from pairhunt.errors import PairhuntError
 
@@ -23,3 +24,11 @@ def require(command: str, *extras: str) -> None:
                 importlib.import_module(module)
             except ImportError as error:
                 raise PairhuntError(f"{command} needs the '{extra}' extra (pip install 'pairhunt[{extra}]'): {error}") from None
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it (torch alone takes seconds)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False

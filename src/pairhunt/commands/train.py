@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from pairhunt.errors import PairhuntError
-from pairhunt.extras import require
+from pairhunt.extras import installed, require
 
 LOSS_TERMS = ("reconstruction", "crossed", "margin", "isr")  # the weighted terms of the ABC loss
 
@@ -32,7 +32,7 @@ def load_data(paths: list[str], topology, max_events: int | None, min_jets: int 
 
 
 def train_config(args: argparse.Namespace):
-    from pairhunt.train.loop import TrainConfig
+    from pairhunt.train.config import TrainConfig
 
     weights = {"detection_weight": args.detection_weight} if args.kind == "spanet" else {}
     return TrainConfig(
@@ -83,7 +83,7 @@ def abc_trainers(args: argparse.Namespace, topology, data):
     """The trainer of the run, or with ``--seeds`` one per ensemble member (OUTPUT/seed_<s>)."""
     import dataclasses
 
-    from pairhunt.train.abc_model import AbcConfig
+    from pairhunt.train.config import AbcConfig
     from pairhunt.train.abc_trainer import AbcTrainer
 
     abc_config = AbcConfig(
@@ -106,7 +106,7 @@ def train_embedding(args: argparse.Namespace) -> int:
     """The theory map on the datasets of a finished run (each one theory)."""
     from pairhunt.rundir import require_finished
     from pairhunt.theory.inputs import load_events
-    from pairhunt.train.embed_model import EmbedConfig
+    from pairhunt.train.config import EmbedConfig
     from pairhunt.train.embed_trainer import EmbedTrainer
 
     require_finished(args.run_dir)
@@ -167,13 +167,11 @@ def register(subparsers) -> None:
         help="train an assignment model: SPA-NET (supervised) or ABC (unsupervised, background only)",
         description="Train a model with torch (extra 'train'); export it with `pairhunt export`.",
     )
-    try:
-        import torch  # noqa: F401  (the options' defaults come from torch modules, imported next)
-    except ImportError:  # a base install: every other command works, this one says what it needs
+    if not installed("torch"):  # a base install: every other command works, this one says what it needs
         parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         parser.set_defaults(handler=lambda args: require("pairhunt train", "train"))
         return
-    from pairhunt.train.loop import TrainConfig
+    from pairhunt.train.config import TrainConfig
 
     kinds = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
     spanet = kinds.add_parser("spanet", help="supervised SPA-NET-style model (truth-labelled data)",
@@ -206,7 +204,7 @@ def register(subparsers) -> None:
     spanet.add_argument("--tensor-dim", type=int, default=32, help="width of the symmetric tensor attention (default 32)")
     spanet.set_defaults(handler=execute)
 
-    from pairhunt.train.abc_model import AbcConfig
+    from pairhunt.train.config import AbcConfig
 
     defaults = AbcConfig()
     abc = kinds.add_parser("abc", help="unsupervised ABC model (background events only)",
@@ -244,7 +242,7 @@ def register(subparsers) -> None:
 
 
 def register_embed(kinds) -> None:
-    from pairhunt.train.embed_model import EmbedConfig
+    from pairhunt.train.config import EmbedConfig
 
     defaults = EmbedConfig()
     embed = kinds.add_parser(

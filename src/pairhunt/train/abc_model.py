@@ -27,14 +27,13 @@ reference implementation repeats its pairwise bias head-major where torch reads 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pairhunt.contract import ANOMALY_SCORE, ANOMALY_SCORE_DECORRELATED, CATEGORY_PROBABILITIES
 from pairhunt.errors import PairhuntError
+from pairhunt.train.config import AbcConfig
 from pairhunt.train.model import MASKED, EncoderBlock, Normaliser
 
 CATEGORIES = ("A", "B", "ISR")
@@ -42,28 +41,6 @@ PARENTS = 2  # categories 0 and 1 are the parents; the last one collects ISR jet
 # the model rebuilds jet four-momenta from these features, so it needs all of them
 KINEMATIC_FEATURES = ("log_pt", "eta", "sin_phi", "cos_phi", "log_mass")
 PAIR_FEATURES = ("delta_eta", "cos_delta_phi", "sin_delta_phi", "delta_r", "log_mass_ij")
-
-
-@dataclass(frozen=True)
-class AbcConfig:
-    """Network size and the loss weights; the defaults are the shipped model's."""
-
-    dim: int = 32
-    heads: int = 4
-    layers: int = 3
-    pair_hidden: int = 16  # width of the MLP that turns pairwise features into attention biases
-    latent: int = 2
-    autoencoder_hidden: int = 16
-    temperature: float = 0.2  # softmax temperature of the category probabilities
-    mass_scale: float = 100.0  # GeV: the candidate mass enters the autoencoder as m / mass_scale
-    reconstruction_weight: float = 1.0
-    crossed_weight: float = 1.0
-    margin_weight: float = 1.0
-    margin: float = 1.0  # latent distance below which a random pair is penalised
-    isr_weight: float = 4.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class CrossAttention(nn.Module):

@@ -14,36 +14,9 @@ the number of theories does not tilt the balance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
-
-
-@dataclass(frozen=True)
-class EmbedConfig:
-    """Network and training settings; ``seed`` fixes the validation split, initialisation and sets."""
-
-    hidden: int = 64
-    latent: int = 2
-    set_size: int = 32
-    margin: float = 1.0
-    sets_per_theory: int = 8  # per training step
-    steps: int = 3000
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    validation_fraction: float = 0.2
-    validate_every: int = 250
-    # a fraction of the sets comes from a mass window, as `pairhunt characterize` forms them: centred on
-    # the mass of a random event of the theory, half-width a uniform fraction of the centre in this range
-    window_fraction: float = 0.5
-    window_half_width: tuple[float, float] = (0.1, 0.25)
-    library_sets: int = 300  # embedded training sets per theory that make its density on the map
-    unlike_quantile: float = 0.05  # the usual 95 % region of each theory
-    threshold_set_sizes: tuple[int, ...] = (8, 16, 32, 64)  # the unlike thresholds are calibrated for each
-    seed: int = 1
-    threads: int = 1
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:

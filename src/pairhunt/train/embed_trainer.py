@@ -26,7 +26,8 @@ from pairhunt.theory.contract import EMBEDDING_OUTPUT, EVENTS_INPUT, WEIGHTS_INP
 from pairhunt.theory.density import TheoryDensity
 from pairhunt.theory.inputs import TheoryEvents
 from pairhunt.theory.sets import draw_sets
-from pairhunt.train.embed_model import EmbedConfig, SetEmbedding, contrastive_loss
+from pairhunt.train.config import EmbedConfig
+from pairhunt.train.embed_model import SetEmbedding, contrastive_loss
 from pairhunt.train.loop import seed_everything, warmup_cosine
 
 MIN_EVENTS = 20  # per theory and split: fewer cannot make distinct sets

@@ -14,7 +14,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,23 +23,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology
+from pairhunt.train.config import TrainConfig
 from pairhunt.train.data import TrainingData
 
 STATUS_EVERY = 100  # steps between the progress bar's loss readings (each one waits for the GPU)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings; ``seed`` fixes the split, initialisation and batch order."""
-
-    epochs: int = 20
-    batch_size: int = 512
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
-    validation_fraction: float = 0.1
-    detection_weight: float = 0.5
-    seed: int = 1
-    threads: int = 2
 
 
 def seed_everything(seed: int) -> None:

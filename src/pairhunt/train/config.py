@@ -1,0 +1,70 @@
+"""The settings of every training, torch-free: the command line reads their defaults without torch.
+
+``pairhunt --help`` and every other command start without importing torch; the training
+modules (``loop``, ``abc_model``, ``embed_model``) import these from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; ``seed`` fixes the split, initialisation and batch order."""
+
+    epochs: int = 20
+    batch_size: int = 512
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    validation_fraction: float = 0.1
+    detection_weight: float = 0.5
+    seed: int = 1
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class AbcConfig:
+    """Network size and the loss weights; the defaults are the shipped model's."""
+
+    dim: int = 32
+    heads: int = 4
+    layers: int = 3
+    pair_hidden: int = 16  # width of the MLP that turns pairwise features into attention biases
+    latent: int = 2
+    autoencoder_hidden: int = 16
+    temperature: float = 0.2  # softmax temperature of the category probabilities
+    mass_scale: float = 100.0  # GeV: the candidate mass enters the autoencoder as m / mass_scale
+    reconstruction_weight: float = 1.0
+    crossed_weight: float = 1.0
+    margin_weight: float = 1.0
+    margin: float = 1.0  # latent distance below which a random pair is penalised
+    isr_weight: float = 4.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Network and training settings; ``seed`` fixes the validation split, initialisation and sets."""
+
+    hidden: int = 64
+    latent: int = 2
+    set_size: int = 32
+    margin: float = 1.0
+    sets_per_theory: int = 8  # per training step
+    steps: int = 3000
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    validation_fraction: float = 0.2
+    validate_every: int = 250
+    # a fraction of the sets comes from a mass window, as `pairhunt characterize` forms them: centred on
+    # the mass of a random event of the theory, half-width a uniform fraction of the centre in this range
+    window_fraction: float = 0.5
+    window_half_width: tuple[float, float] = (0.1, 0.25)
+    library_sets: int = 300  # embedded training sets per theory that make its density on the map
+    unlike_quantile: float = 0.05  # the usual 95 % region of each theory
+    threshold_set_sizes: tuple[int, ...] = (8, 16, 32, 64)  # the unlike thresholds are calibrated for each
+    seed: int = 1
+    threads: int = 1
