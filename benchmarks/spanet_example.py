@@ -19,7 +19,7 @@ from pairhunt.evaluate import markdown_table, summarise
 from pairhunt.slot_matching import best_correct, canonical, reconstructable
 from pairhunt.topology import load_topology
 from pairhunt.train.data import from_spanet_h5
-from pairhunt.train.model import ModelConfig
+from pairhunt.train.config import ModelConfig
 from pairhunt.train.trainer import Trainer, TrainConfig, decode_outputs, load_run, predict
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -279,7 +279,7 @@ def test_fold_training_needs_event_numbers(shared_nanoaod, tmp_path):
     examples = Path(__file__).resolve().parents[1] / "examples" / "spanet"
     topology = load_topology(examples / "full_hadronic_ttbar.yaml")
     data = from_spanet_h5(shared_nanoaod.parent / "spanet_examples" / "full_hadronic_ttbar_example.h5", topology).subset(slice(0, 50))
-    from pairhunt.train.model import ModelConfig
+    from pairhunt.train.config import ModelConfig
 
     with pytest.raises(PairhuntError, match="no event numbers"):
         Trainer(topology, data, tmp_path, ModelConfig(dim=16, heads=2, encoder_layers=1), TrainConfig(epochs=1), FoldRule(2, 0))

@@ -63,7 +63,7 @@ def test_a_model_with_event_level_inputs_takes_their_collection(generated, event
     from pairhunt.train.data import from_nanoaod
     from pairhunt.train.export import export_run
     from pairhunt.train.loop import TrainConfig
-    from pairhunt.train.model import ModelConfig
+    from pairhunt.train.config import ModelConfig
     from pairhunt.train.trainer import Trainer
 
     met = Input("MET", "MET", "global", (Feature("met_log_pt", ("pt",), "log1p"), Feature("met_cos_phi", ("phi",), "cos")))

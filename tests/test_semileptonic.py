@@ -25,7 +25,7 @@ torch = pytest.importorskip("torch", reason="needs the 'train' extra")
 
 from pairhunt.train.data import from_nanoaod  # noqa: E402
 from pairhunt.train.export import export_run  # noqa: E402
-from pairhunt.train.model import ModelConfig  # noqa: E402
+from pairhunt.train.config import ModelConfig  # noqa: E402
 from pairhunt.train.trainer import Trainer, TrainConfig  # noqa: E402
 
 TOPOLOGY = load_topology("ttbar_semilep")

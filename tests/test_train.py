@@ -26,7 +26,8 @@ from pairhunt.topology import Feature, Input, load_topology  # noqa: E402
 from pairhunt.train.data import from_nanoaod, from_spanet_h5  # noqa: E402
 from pairhunt.train.export import export_run  # noqa: E402
 from pairhunt.train.loss import AssignmentLoss  # noqa: E402
-from pairhunt.train.model import AssignmentModel, ModelConfig, SymmetricTensorAttention  # noqa: E402
+from pairhunt.train.config import ModelConfig  # noqa: E402
+from pairhunt.train.model import AssignmentModel, SymmetricTensorAttention  # noqa: E402
 from pairhunt.train.trainer import Trainer, TrainConfig, load_run  # noqa: E402
 
 SMALL = ModelConfig(dim=32, heads=4, encoder_layers=1, branch_layers=1, tensor_dim=16)

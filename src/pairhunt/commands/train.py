@@ -45,7 +45,7 @@ def spanet_trainers(args: argparse.Namespace):
     """The trainer of the run, or one per fold (built one after the other) with ``--folds k``."""
     from pairhunt.topology import load_topology
     from pairhunt.train.folds import fold_trainers
-    from pairhunt.train.model import ModelConfig
+    from pairhunt.train.config import ModelConfig
     from pairhunt.train.trainer import Trainer
 
     if args.folds < 1:
@@ -171,7 +171,7 @@ def register(subparsers) -> None:
         parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         parser.set_defaults(handler=lambda args: require("pairhunt train", "train"))
         return
-    from pairhunt.train.config import TrainConfig
+    from pairhunt.train.config import ModelConfig, TrainConfig
 
     kinds = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
     spanet = kinds.add_parser("spanet", help="supervised SPA-NET-style model (truth-labelled data)",
@@ -197,11 +197,12 @@ def register(subparsers) -> None:
         help=f"weight of the detection head's binary cross-entropy beside the assignment loss (default {TrainConfig.detection_weight:g})",
     )
     add_training_options(spanet, learning_rate=2e-3, batch_size=512)
-    spanet.add_argument("--dim", type=int, default=64, help="embedding width (default 64)")
-    spanet.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
-    spanet.add_argument("--encoder-layers", type=int, default=3, help="shared transformer blocks (default 3)")
-    spanet.add_argument("--branch-layers", type=int, default=1, help="transformer blocks per parent (default 1)")
-    spanet.add_argument("--tensor-dim", type=int, default=32, help="width of the symmetric tensor attention (default 32)")
+    size = ModelConfig()
+    spanet.add_argument("--dim", type=int, default=size.dim, help=f"embedding width (default {size.dim})")
+    spanet.add_argument("--heads", type=int, default=size.heads, help=f"attention heads (default {size.heads})")
+    spanet.add_argument("--encoder-layers", type=int, default=size.encoder_layers, help=f"shared transformer blocks (default {size.encoder_layers})")
+    spanet.add_argument("--branch-layers", type=int, default=size.branch_layers, help=f"transformer blocks per parent (default {size.branch_layers})")
+    spanet.add_argument("--tensor-dim", type=int, default=size.tensor_dim, help=f"width of the symmetric tensor attention (default {size.tensor_dim})")
     spanet.set_defaults(handler=execute)
 
     from pairhunt.train.config import AbcConfig

@@ -1,7 +1,7 @@
 """The settings of every training, torch-free: the command line reads their defaults without torch.
 
 ``pairhunt --help`` and every other command start without importing torch; the training
-modules (``loop``, ``abc_model``, ``embed_model``) import these from here.
+modules (``loop``, ``model``, ``abc_model``, ``embed_model``) import these from here.
 """
 
 from __future__ import annotations
@@ -21,6 +21,21 @@ class TrainConfig:
     detection_weight: float = 0.5
     seed: int = 1
     threads: int = 2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Size of the network; defaults are the shipped ttbar model's."""
+
+    dim: int = 64
+    heads: int = 4
+    encoder_layers: int = 3
+    branch_layers: int = 1
+    tensor_dim: int = 32
+    dropout: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

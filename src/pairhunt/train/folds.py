@@ -16,7 +16,7 @@ from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology
 from pairhunt.train.data import TrainingData
 from pairhunt.train.loop import TrainConfig
-from pairhunt.train.model import ModelConfig
+from pairhunt.train.config import ModelConfig
 from pairhunt.train.trainer import Trainer
 
 

@@ -9,7 +9,6 @@ padding and repeated jets and log-softmaxed over the whole tuple tensor.
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -17,23 +16,9 @@ from torch import nn
 
 from pairhunt.contract import DETECTION_LOGITS, assignment_output, classification_output, detection_output, regression_output
 from pairhunt.topology import Topology
+from pairhunt.train.config import ModelConfig
 
 MASKED = -1e9  # finite: a parent with no valid tuple stays finite; the decoder rejects it
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Size of the network; defaults are the shipped ttbar model's."""
-
-    dim: int = 64
-    heads: int = 4
-    encoder_layers: int = 3
-    branch_layers: int = 1
-    tensor_dim: int = 32
-    dropout: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Normaliser(nn.Module):

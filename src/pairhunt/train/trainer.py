@@ -29,7 +29,8 @@ from pairhunt.train.abc_ensemble import member_dirs
 from pairhunt.train.data import TrainingData
 from pairhunt.train.loop import RunTrainer, TrainConfig, device
 from pairhunt.train.loss import AssignmentLoss, balance_weights
-from pairhunt.train.model import AssignmentModel, ModelConfig
+from pairhunt.train.config import ModelConfig
+from pairhunt.train.model import AssignmentModel
 
 __all__ = ["Trainer", "TrainConfig", "load_run", "predict", "decode_outputs", "assignment_metrics", "device"]
 
