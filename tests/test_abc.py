@@ -305,6 +305,20 @@ def test_an_ensemble_assigns_with_its_first_member_and_scores_with_all(trained, 
         member_dirs(tmp_path)
 
 
+def test_a_run_whose_best_epoch_keeps_much_pt_in_isr_is_named_stuck():
+    from pairhunt.train.abc_trainer import isr_start_warning
+
+    def epochs(*pairs):
+        return [{"val_objective": -loss, "val_isr": isr} for loss, isr in pairs]
+
+    assert isr_start_warning([]) is None
+    assert isr_start_warning(epochs((3.0, 0.5), (1.0, 0.1), (0.7, 0.02))) is None
+    warning = isr_start_warning(epochs((3.0, 0.6), (2.4, 0.38)))
+    assert warning.startswith("its best epoch sends 38% of the background pT to ISR") and "--epochs" in warning
+    # the best epoch counts, not the last
+    assert isr_start_warning(epochs((0.7, 0.03), (0.9, 0.3))) is None
+
+
 def test_a_model_of_the_other_kind_is_a_clear_error():
     topology = load_topology("pair_abc")
     with pytest.raises(PairhuntError, match="'abc' model"):

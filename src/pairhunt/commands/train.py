@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from pairhunt.errors import PairhuntError
@@ -148,7 +149,11 @@ def execute(args: argparse.Namespace) -> int:
             trainer.resume()
         history = trainer.fit(progress=not args.no_progress)
         if args.kind == "abc":
+            from pairhunt.train.abc_trainer import isr_start_warning
+
             trainer.calibrate(calibration)
+            if warning := isr_start_warning(history):
+                print(f"warning: {trainer.run_dir}: {warning}", file=sys.stderr)
         print(json.dumps(history[-1] if history else {}, indent=2))
         print(f"run directory: {trainer.run_dir.resolve()} (best.pt, last.pt, config.json, history.json)")
     if args.kind == "abc" and args.seeds:

@@ -38,6 +38,27 @@ MIN_CALIBRATION_BINS = 25
 MAX_CALIBRATION_BINS = 120
 CALIBRATION_POINTS = 200  # score quantiles per bin: the decorrelated score moves in steps of 0.5 %
 CALIBRATION_TREND_FRACTION = 0.4  # the upper bins whose quantiles fix how the score grows with mass beyond them
+STUCK_ISR_SHARE = 0.1  # validation ISR pT share above which a run has not left the ISR-heavy start of training
+
+
+def isr_start_warning(history: list[dict]) -> str | None:
+    """Why a finished run will assign poorly, if its best epoch still sends much of the background pT to ISR.
+
+    Training starts with a third to two thirds of the QCD pT in ISR and the ISR term drives it
+    down, at speeds that differ from seed to seed. Of 45 runs (``benchmarks/abc_assigner_choice.py``,
+    tuning samples) the 17 that ended above ``STUCK_ISR_SHARE`` put at most 19 % of a signal's
+    events in its ±15 % mass window (16 of them under 2 %), the 24 below 5 % put 30-53 % there;
+    12 of 20 seeds ended above it at the shipped recipe's ~400 steps, none of 10 at 800.
+    """
+    if not history:
+        return None
+    share = max(history, key=lambda record: record["val_objective"])["val_isr"]
+    if share <= STUCK_ISR_SHARE:
+        return None
+    return (
+        f"its best epoch sends {share:.0%} of the background pT to ISR: it has not left the ISR-heavy start of "
+        f"training and will put few signal events in their mass window; more steps (--epochs) get it out"
+    )
 
 
 def candidate_scale(data: TrainingData, features: list[str], seed: int) -> list[list[float]]:
