@@ -18,7 +18,8 @@ should predict, on tuning samples: for every member of every ensemble run given,
   event assigned by the member that agrees best with the others on that event).
 
 The summary ranks every member by its mean ε_S/√ε_B over the signals and gives each criterion's
-Spearman correlation with it over all members of all runs.
+Spearman correlation with it over all members of all runs, and over the usable ones (those that
+put ≥ 10 % of some signal in its window: the rest never left the ISR-heavy start of training).
 
     python benchmarks/abc_assigner_choice.py --runs runs/ens_a runs/ens_b \\
         --choice-background qcd_calib_507.root --background tune_qcd400b4.root \\
@@ -161,9 +162,16 @@ def study_run(run_dir: Path, choice: TrainingData, background: TrainingData, sig
     }
 
 
-def correlations(runs: dict) -> dict:
-    """Spearman correlation of each background-only quantity with mean ε_S/√ε_B, over every member."""
-    rows = [row for run in runs.values() for row in run["members"].values()]
+USABLE_EFFICIENCY = 0.1  # a member that puts this much of some signal in its window can assign at all
+
+
+def usable(row: dict) -> bool:
+    return max(figures["eps_s"] for figures in row["signals"].values()) >= USABLE_EFFICIENCY
+
+
+def correlations(runs: dict, keep=lambda row: True) -> dict:
+    """Spearman correlation of each background-only quantity with mean ε_S/√ε_B, over the members ``keep`` accepts."""
+    rows = [row for run in runs.values() for row in run["members"].values() if keep(row)]
     quality = [row["mean_s_over_sqrt_b"] for row in rows]
     quantities = {
         "minus_validation_loss": [-row["validation"]["loss"] for row in rows],
@@ -203,7 +211,8 @@ def main() -> None:
     signals = {name: (read([path]), mass) for name, path, mass in map(parse_signal, args.signal)}
     runs = {str(run): study_run(run, choice, background, signals, args.window) for run in args.runs}
     result = {"command": vars(args) | {"runs": [str(r) for r in args.runs], "output": str(args.output)},
-              "runs": runs, "spearman_with_mean_s_over_sqrt_b": correlations(runs)}
+              "runs": runs, "spearman_with_mean_s_over_sqrt_b": correlations(runs),
+              "spearman_over_usable_members": correlations(runs, usable)}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1) + "\n")
     for run, entry in runs.items():
@@ -216,6 +225,8 @@ def main() -> None:
         figures = " ".join(f"{s}: {f['eps_s']:.2f}/{(f['s_over_sqrt_b'] or 0):.1f}" for s, f in entry["consensus"].items())
         print(f"  per-event consensus | {figures}")
     print("Spearman with mean ε_S/√ε_B over all members:", json.dumps(result["spearman_with_mean_s_over_sqrt_b"], indent=1))
+    print(f"... over the members that put >= {USABLE_EFFICIENCY:.0%} of a signal in its window:",
+          json.dumps(result["spearman_over_usable_members"], indent=1))
     print(f"wrote {args.output}")
 
 
