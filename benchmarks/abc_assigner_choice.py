@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,9 @@ from pairhunt.train.abc_ensemble import member_dirs
 from pairhunt.train.abc_model import PARENTS
 from pairhunt.train.abc_trainer import load_member
 from pairhunt.train.data import TrainingData, from_nanoaod
+
+sys.path.insert(0, str(Path(__file__).parent))  # benchmarks/ is no package
+from abc_reference import weighted_quantile  # noqa: E402  (the p90 of the issue's table, one definition)
 
 ISR = PARENTS  # the category index of ISR
 
@@ -99,12 +103,6 @@ def window_figures(signal_mass: np.ndarray, background_mass: np.ndarray, weight:
         "s_over_b": eps_s / eps_b if eps_b > 0 else None,
         "s_over_sqrt_b": eps_s / np.sqrt(eps_b) if eps_b > 0 else None,
     }
-
-
-def weighted_quantile(values: np.ndarray, weight: np.ndarray, q: float) -> float:
-    order = np.argsort(values)
-    cumulative = np.cumsum(weight[order]) / weight.sum()
-    return float(values[order][np.searchsorted(cumulative, q)])
 
 
 def best_validation_record(run_dir: Path) -> dict:

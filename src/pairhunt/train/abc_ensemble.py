@@ -13,8 +13,8 @@ the member with the best validation loss (``assigner_first``), chosen on backgro
 members of one recipe assign very differently (tuning 1.8 TeV gluinos inside the ±15 % window:
 0 % to 50 %): some never leave the ISR-heavy start of training, and the loss never picked one of
 those (45 members in nine ensembles, ``benchmarks/abc_assigner_choice.py``); among the others
-neither the loss nor any other background-only measure tried ranks them. The ensemble's score is calibrated in bins
-of that mass like a single model's (``anomaly_score_decorrelated``). A run directory of an
+neither the loss nor any other background-only measure tried ranks them. The ensemble's score
+is calibrated in bins of that mass like a single model's (``anomaly_score_decorrelated``). A run directory of an
 ensemble holds ``ensemble.json`` (the member directories, first the assigning one), each
 member's own run directory and the ensemble's ``calibration.json``.
 """
