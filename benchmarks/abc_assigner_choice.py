@@ -114,7 +114,7 @@ def best_validation_record(run_dir: Path) -> dict:
 def study_run(run_dir: Path, choice: TrainingData, background: TrainingData, signals: dict, window: float) -> dict:
     members = member_dirs(run_dir) or sorted(run_dir.glob("seed_*"))
     members = sorted(members, key=lambda m: m.name)
-    models = [load_member(m).eval() for m in members]
+    models = [load_member(m) for m in members]
     names = [m.name for m in members]
     choice_mask = torch.as_tensor(choice.mask)
     choice_categories, choice_mass = assign(models, choice)
