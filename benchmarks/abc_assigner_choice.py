@@ -43,6 +43,7 @@ from pairhunt.train.abc_ensemble import member_dirs
 from pairhunt.train.abc_model import PARENTS
 from pairhunt.train.abc_trainer import load_member
 from pairhunt.train.data import TrainingData, from_nanoaod
+from pairhunt.train.loop import best_record
 
 sys.path.insert(0, str(Path(__file__).parent))  # benchmarks/ is no package
 from abc_reference import weighted_quantile  # noqa: E402  (the p90 of the issue's table, one definition)
@@ -106,8 +107,7 @@ def window_figures(signal_mass: np.ndarray, background_mass: np.ndarray, weight:
 
 
 def best_validation_record(run_dir: Path) -> dict:
-    history = json.loads((run_dir / "history.json").read_text())
-    best = max(history, key=lambda record: record["val_objective"])
+    best = best_record(json.loads((run_dir / "history.json").read_text()), "val_objective")
     return {key[4:]: value for key, value in best.items() if key.startswith("val_")}
 
 

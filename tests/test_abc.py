@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -315,8 +317,49 @@ def test_a_run_whose_best_epoch_keeps_much_pt_in_isr_is_named_stuck():
     assert isr_start_warning(epochs((3.0, 0.5), (1.0, 0.1), (0.7, 0.02))) is None
     warning = isr_start_warning(epochs((3.0, 0.6), (2.4, 0.38)))
     assert warning.startswith("its best epoch sends 38% of the background pT to ISR") and "--epochs" in warning
-    # the best epoch counts, not the last
+    # the best epoch counts, not the last, unless the run stopped early there
     assert isr_start_warning(epochs((0.7, 0.03), (0.9, 0.3))) is None
+    stopped = epochs((0.7, 0.03), (0.9, 0.3))
+    stopped[-1]["stopped"] = "a rule"
+    assert isr_start_warning(stopped).startswith("its best epoch sends 30%")
+
+
+def test_stop_isr_share_ends_a_run_at_the_first_validation_below_it(qcd_data, tmp_path):
+    """Validated every two steps, a run with the rule is the run without it up to the first
+    validation whose background ISR share is below the threshold (bitwise), ends there with that
+    state in best.pt, and a resume trains nothing more."""
+    topology = load_topology("pair_abc").with_selection(**LOOSE)
+    config = TrainConfig(epochs=6, batch_size=16, learning_rate=1e-3, seed=6, validate_every=2)
+    falling = dataclasses.replace(SMALL, isr_weight=8.0)  # the ISR share of this small model falls (noisily)
+    free = AbcTrainer(topology, qcd_data, tmp_path / "free", falling, config)
+    history = free.fit(progress=False)
+    per_epoch = -(-len(free.train) // 16)
+    epoch_ends = {e * per_epoch for e in range(1, 7)}
+    assert [record["step"] for record in history] == sorted(set(range(2, 6 * per_epoch + 1, 2)) | epoch_ends)
+    assert [record["epoch"] for record in history if record["step"] in epoch_ends] == [1, 2, 3, 4, 5, 6]
+
+    shares = [record["val_isr"] for record in history]
+    first_drop = [i for i in range(1, len(shares)) if shares[i] < min(shares[:i])][-1]  # the latest new low
+    threshold = (shares[first_drop] + min(shares[:first_drop])) / 2
+    stopped = AbcTrainer(topology, qcd_data, tmp_path / "stopped", falling, config, stop_isr_share=threshold)
+    short = stopped.fit(progress=False)
+    assert [record["val_isr"] for record in short] == shares[: first_drop + 1]
+    assert short[-1]["stopped"].startswith("validation ISR pT share") and not any("stopped" in r for r in short[:-1])
+    best = torch.load(tmp_path / "stopped" / "best.pt", weights_only=False)
+    last = torch.load(tmp_path / "stopped" / "last.pt", weights_only=False)
+    assert best["best"] == short[-1]["val_objective"]
+    for name, value in best["model"].items():
+        assert torch.equal(value, last["model"][name])
+
+    resumed = AbcTrainer(topology, qcd_data, tmp_path / "stopped", falling, config, stop_isr_share=threshold)
+    resumed.resume()
+    assert resumed.fit(progress=False) == short
+
+
+def test_a_stop_isr_share_outside_zero_to_one_is_a_clear_error(qcd_data, tmp_path):
+    topology = load_topology("pair_abc").with_selection(**LOOSE)
+    with pytest.raises(PairhuntError, match="must lie between 0 and 1"):
+        AbcTrainer(topology, qcd_data, tmp_path, SMALL, TrainConfig(epochs=1), stop_isr_share=3.0)
 
 
 def test_a_model_of_the_other_kind_is_a_clear_error():
@@ -456,3 +499,31 @@ def test_train_abc_seeds_makes_an_ensemble_calibrated_on_the_given_background(ge
     assert calibrated == len(other) > len(training)
     assert json.loads((out / "seed_5" / "config.json").read_text())["training"]["seed"] == 5
     assert export_run(out, tmp_path / "ensemble.onnx").kind == "abc"
+
+
+def test_train_abc_stop_isr_share_on_the_command_line(generated, tmp_path, capsys):
+    """--stop-isr-share with --validate-every ends the run at the first validation below it and is
+    recorded in the run's config; a share outside (0, 1) is one clear line and a non-zero exit."""
+    import json
+
+    import yaml
+
+    from pairhunt.cli import main
+
+    topology = tmp_path / "loose.yaml"
+    topology.write_text(yaml.safe_dump(load_topology("pair_abc").with_selection(**LOOSE).to_dict()))
+    out = tmp_path / "run"
+    common = ["train", "abc", "--data", str(generated["qcd"]), "--topology", str(topology), "--epochs", "2", "--batch-size", "32",
+              "--dim", "16", "--heads", "2", "--layers", "2", "--threads", "1", "--no-progress", "--validate-every", "1"]
+    assert main([*common, "-o", str(out), "--stop-isr-share", "0.999"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 1 and history[0]["step"] == 1 and history[0]["stopped"].endswith("below 0.999")
+    config = json.loads((out / "config.json").read_text())
+    assert config["stop_isr_share"] == 0.999 and config["training"]["validate_every"] == 1
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main([*common, "-o", str(tmp_path / "bad"), "--stop-isr-share", "3"])
+    assert stop.value.code != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "must lie between 0 and 1" in err[0]

@@ -38,7 +38,8 @@ def train_config(args: argparse.Namespace):
     weights = {"detection_weight": args.detection_weight} if args.kind == "spanet" else {}
     return TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        validation_fraction=args.validation_fraction, seed=args.seed, threads=args.threads, **weights,
+        validation_fraction=args.validation_fraction, seed=args.seed, threads=args.threads, validate_every=args.validate_every,
+        **weights,
     )
 
 
@@ -92,13 +93,14 @@ def abc_trainers(args: argparse.Namespace, topology, data):
         **{f"{term}_weight": getattr(args, f"{term}_weight") for term in LOSS_TERMS},
         margin=args.margin,
     )
+    options = {"augment": args.augment, "stop_isr_share": args.stop_isr_share}
     if not args.seeds:
-        return [AbcTrainer(topology, data, args.output, abc_config, train_config(args), augment=args.augment)]
+        return [AbcTrainer(topology, data, args.output, abc_config, train_config(args), **options)]
     if len(set(args.seeds)) != len(args.seeds):
         raise PairhuntError(f"--seeds {args.seeds}: every member needs its own seed")
     return [
         AbcTrainer(topology, data, Path(args.output) / f"seed_{seed}", abc_config,
-                   dataclasses.replace(train_config(args), seed=seed), augment=args.augment)
+                   dataclasses.replace(train_config(args), seed=seed), **options)
         for seed in args.seeds
     ]
 
@@ -241,6 +243,12 @@ def register(subparsers) -> None:
         help="background ROOT files whose selected events calibrate the anomaly score in bins of the average mass "
         "(default: the training events); a sample biased to high p̂T puts calibration bins where heavy signals sit",
     )
+    abc.add_argument(
+        "--stop-isr-share", type=float,
+        help="end each run at the first validation where the background pT share in ISR falls below this (e.g. 0.03 "
+        "with --validate-every 20 and --epochs 8): every seed then leaves the ISR-heavy start of training and none "
+        "trains on until ISR is unused (default: train every epoch, best validation loss)",
+    )
     abc.add_argument("--augment", action="store_true",
                      help="rotate every training batch randomly in phi and mirror it in eta (exact symmetries)")
     abc.set_defaults(handler=execute)
@@ -290,6 +298,8 @@ def add_training_options(parser: argparse.ArgumentParser, learning_rate: float, 
     parser.add_argument("--batch-size", type=int, default=batch_size, help=f"events per step (default {batch_size})")
     parser.add_argument("--learning-rate", type=float, default=learning_rate, help=f"peak AdamW learning rate (default {learning_rate:g})")
     parser.add_argument("--validation-fraction", type=float, default=0.1, help="events held out for validation (default 0.1)")
+    parser.add_argument("--validate-every", type=int, default=0,
+                        help="also validate every N steps (best.pt may come from any validation; default 0: each epoch's end only)")
     parser.add_argument("--seed", type=int, default=1, help="fixes the split, initialisation and batch order (default 1)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")

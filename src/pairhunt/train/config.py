@@ -21,6 +21,7 @@ class TrainConfig:
     detection_weight: float = 0.5
     seed: int = 1
     threads: int = 2
+    validate_every: int = 0  # steps between validations besides each epoch's end (0: epoch ends only)
 
 
 @dataclass(frozen=True)

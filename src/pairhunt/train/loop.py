@@ -4,8 +4,9 @@ torch sees a GPU, on the CPU otherwise.
 
 A run directory holds ``config.json`` (model kind, topology, features, normalisation, model and
 training settings), ``last.pt`` (to resume), ``best.pt`` (best validation ``monitor``) and
-``history.json`` (losses and validation metrics per epoch). Subclasses supply the model, the
-training tensors, the batch loss and the validation metrics.
+``history.json`` (losses and validation metrics per epoch, or every ``validate_every`` steps).
+Subclasses supply the model, the training tensors, the batch loss and the validation metrics, and
+may end a run early (``stop_reason``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ def warmup_cosine(step: int, total: int, warmup_fraction: float = 0.05) -> float
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
+def best_record(history: list[dict], monitor: str) -> dict:
+    """The validation record ``best.pt`` holds: where the run stopped early, else the best ``monitor``."""
+    if history[-1].get("stopped"):
+        return history[-1]
+    return max(history, key=lambda record: record[monitor])
+
+
 def masked_stats(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation per feature over real objects."""
     real = values[mask]
@@ -83,6 +91,7 @@ class RunTrainer:
         self.history: list[dict] = []
         self.epoch = 0
         self.best = -math.inf
+        self.stopped: str | None = None  # why the run ended before its last epoch
 
     def _metadata(self, data: TrainingData) -> dict:
         mean, std = masked_stats(data.features, data.mask)
@@ -109,15 +118,25 @@ class RunTrainer:
     def validate(self) -> dict[str, float]:
         raise NotImplementedError
 
+    def stop_reason(self, record: dict) -> str | None:
+        """Why training ends at this validation record (None: it goes on); no early stop by default."""
+        return None
+
     def fit(self, progress: bool = True) -> list[dict]:
-        """Train the remaining epochs; returns the history."""
+        """Train the remaining epochs, or until ``stop_reason`` ends the run; returns the history.
+
+        Validation runs at the end of every epoch and, with ``validate_every``, every that many
+        steps; ``best.pt`` may come from any of them, ``last.pt`` (for ``resume``) is written at
+        epoch ends and where the run stops. A stopped run's ``best.pt`` is the state it stopped in.
+        """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.json").write_text(json.dumps(self.meta, indent=2) + "\n")
         tensors = {k: v.to(self.device) for k, v in self.train_tensors().items()}
         n_batches = math.ceil(len(self.train) / self.config.batch_size)
+        every = self.config.validate_every
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[status]}"))
         with Progress(*columns, disable=not progress) as bar:
-            while self.epoch < self.config.epochs:
+            while self.epoch < self.config.epochs and self.stopped is None:
                 task = bar.add_task(f"epoch {self.epoch + 1}/{self.config.epochs}", total=n_batches, status="")
                 generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
                 order = torch.randperm(len(self.train), generator=generator).to(self.device)
@@ -135,14 +154,29 @@ class RunTrainer:
                         sums[name] = sums.get(name, 0.0) + value.double()  # summed on the device: reading it every step would stall a GPU
                     status = {"status": f"loss {float(sums['loss']) / (b + 1):.3f}"} if progress and b % STATUS_EVERY == 0 else {}
                     bar.update(task, advance=1, **status)
+                    step, epoch_end = self.epoch * n_batches + b + 1, b + 1 == n_batches
+                    if epoch_end or (every and step % every == 0):
+                        record = self._record(step, (b + 1) / n_batches, sums, b + 1, start)
+                        bar.update(task, status=f"{self.monitor} {record[self.monitor]:.3f}")
+                        if self.stopped is not None or epoch_end:
+                            break
+                        self.model.train()
                 self.epoch += 1
-                record = {"epoch": self.epoch, "seconds": round(time.perf_counter() - start, 1)}
-                record.update({k: float(v) / n_batches for k, v in sums.items()})
-                record.update({f"val_{k}": v for k, v in self.validate().items()})
-                self.history.append(record)
-                bar.update(task, status=f"{self.monitor} {record[self.monitor]:.3f}")
-                self._checkpoint(record)
+                self._checkpoint(self.history[-1], last=True)
         return self.history
+
+    def _record(self, step: int, epoch_fraction: float, sums: dict, batches: int, start: float) -> dict:
+        """Validate, append the record to the history, checkpoint ``best.pt``; set ``stopped`` if the run ends here."""
+        record = {"epoch": self.epoch + 1 if epoch_fraction == 1 else round(self.epoch + epoch_fraction, 3), "step": step,
+                  "seconds": round(time.perf_counter() - start, 1)}
+        record.update({k: float(v) / batches for k, v in sums.items()})
+        record.update({f"val_{k}": v for k, v in self.validate().items()})
+        self.stopped = self.stop_reason(record)
+        if self.stopped is not None:
+            record["stopped"] = self.stopped
+        self.history.append(record)
+        self._checkpoint(record, last=False)
+        return record
 
     def _state(self) -> dict:
         return {
@@ -152,13 +186,15 @@ class RunTrainer:
             "epoch": self.epoch,
             "best": self.best,
             "history": self.history,
+            "stopped": self.stopped,
             "torch_rng": torch.get_rng_state(),
         }
 
-    def _checkpoint(self, record: dict) -> None:
+    def _checkpoint(self, record: dict, last: bool) -> None:
         state = self._state()
-        torch.save(state, self.run_dir / "last.pt")
-        if record[self.monitor] > self.best:
+        if last:
+            torch.save(state, self.run_dir / "last.pt")
+        if record[self.monitor] > self.best or (self.stopped is not None and not last):
             self.best = record[self.monitor]
             state["best"] = self.best
             torch.save(state, self.run_dir / "best.pt")
@@ -174,4 +210,5 @@ class RunTrainer:
         self.optimiser.load_state_dict(state["optimiser"])
         self.schedule.load_state_dict(state["schedule"])
         self.epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
+        self.stopped = state.get("stopped")
         torch.set_rng_state(state["torch_rng"].cpu())
