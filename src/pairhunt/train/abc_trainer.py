@@ -58,7 +58,8 @@ def isr_start_warning(history: list[dict]) -> str | None:
         return None
     return (
         f"its best epoch sends {share:.0%} of the background pT to ISR: it has not left the ISR-heavy start of "
-        "training and will put few signal events in their mass window; more steps (--epochs; --stop-isr-share ends it once out) get it out"
+        "training and will put few signal events in their mass window; more steps (--epochs) get it out, and --stop-isr-share "
+        "ends each run once it is out"
     )
 
 
