@@ -521,6 +521,16 @@ def test_train_abc_stop_isr_share_on_the_command_line(generated, tmp_path, capsy
     config = json.loads((out / "config.json").read_text())
     assert config["stop_isr_share"] == 0.999 and config["training"]["validate_every"] == 1
 
+    # the default recipe stops by the ISR share; 0 turns the rule off
+    from pairhunt.cli import build_parser
+
+    defaults = build_parser().parse_args(["train", "abc", "--data", "bkg.root", "-o", "run"])
+    assert (defaults.epochs, defaults.validate_every, defaults.stop_isr_share) == (8, 20, 0.03)
+    assert main([*common, "-o", str(tmp_path / "free"), "--stop-isr-share", "0", "--epochs", "1"]) == 0
+    free = json.loads((tmp_path / "free" / "history.json").read_text())
+    assert len(free) == free[-1]["step"] > 1 and not any("stopped" in record for record in free)  # every step, to the end
+    assert json.loads((tmp_path / "free" / "config.json").read_text())["stop_isr_share"] is None
+
     capsys.readouterr()
     with pytest.raises(SystemExit) as stop:
         main([*common, "-o", str(tmp_path / "bad"), "--stop-isr-share", "3"])
