@@ -530,6 +530,10 @@ def test_train_abc_stop_isr_share_on_the_command_line(generated, tmp_path, capsy
     free = json.loads((tmp_path / "free" / "history.json").read_text())
     assert len(free) == free[-1]["step"] > 1 and not any("stopped" in record for record in free)  # every step, to the end
     assert json.loads((tmp_path / "free" / "config.json").read_text())["stop_isr_share"] is None
+    # a run the rule never stops says so
+    capsys.readouterr()
+    assert main([*common, "-o", str(tmp_path / "never"), "--stop-isr-share", "1e-6", "--epochs", "1"]) == 0
+    assert "never fell below 1e-06 in 1 epochs" in capsys.readouterr().err
 
     capsys.readouterr()
     with pytest.raises(SystemExit) as stop:

@@ -160,6 +160,9 @@ def execute(args: argparse.Namespace) -> int:
             trainer.calibrate(calibration)
             if warning := isr_start_warning(history):
                 print(f"warning: {trainer.run_dir}: {warning}", file=sys.stderr)
+            if trainer.stop_isr_share is not None and trainer.stopped is None:
+                print(f"warning: {trainer.run_dir}: the background ISR pT share never fell below {trainer.stop_isr_share:g} in "
+                      f"{args.epochs} epochs; best.pt has the lowest validation loss instead", file=sys.stderr)
         print(json.dumps(history[-1] if history else {}, indent=2))
         print(f"run directory: {trainer.run_dir.resolve()} (best.pt, last.pt, config.json, history.json)")
     if args.kind == "abc" and args.seeds:
