@@ -339,11 +339,11 @@ def test_stop_isr_share_ends_a_run_at_the_first_validation_below_it(qcd_data, tm
     assert [record["epoch"] for record in history if record["step"] in epoch_ends] == [1, 2, 3, 4, 5, 6]
 
     shares = [record["val_isr"] for record in history]
-    first_drop = [i for i in range(1, len(shares)) if shares[i] < min(shares[:i])][-1]  # the latest new low
-    threshold = (shares[first_drop] + min(shares[:first_drop])) / 2
+    last_low = [i for i in range(1, len(shares)) if shares[i] < min(shares[:i])][-1]  # the latest new low
+    threshold = (shares[last_low] + min(shares[:last_low])) / 2
     stopped = AbcTrainer(topology, qcd_data, tmp_path / "stopped", falling, config, stop_isr_share=threshold)
     short = stopped.fit(progress=False)
-    assert [record["val_isr"] for record in short] == shares[: first_drop + 1]
+    assert [record["val_isr"] for record in short] == shares[: last_low + 1]
     assert short[-1]["stopped"].startswith("validation ISR pT share") and not any("stopped" in r for r in short[:-1])
     best = torch.load(tmp_path / "stopped" / "best.pt", weights_only=False)
     last = torch.load(tmp_path / "stopped" / "last.pt", weights_only=False)
