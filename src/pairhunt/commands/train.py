@@ -254,7 +254,7 @@ def register(subparsers) -> None:
         "--stop-isr-share", type=float, default=ABC_STOP_ISR_SHARE,
         help="end each run at the first validation where the background pT share in ISR falls below this: every seed "
         f"then leaves the ISR-heavy start of training and none trains on until ISR is unused (default {ABC_STOP_ISR_SHARE:g}; "
-        "0: train every epoch and keep the lowest validation loss, as the shipped model was)",
+        "0: no early stop, best.pt has the lowest validation loss; with --validate-every 0 too, as the shipped model was trained)",
     )
     abc.add_argument("--augment", action="store_true",
                      help="rotate every training batch randomly in phi and mirror it in eta (exact symmetries)")
