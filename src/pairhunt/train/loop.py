@@ -162,7 +162,7 @@ class RunTrainer:
                             break
                         self.model.train()
                 self.epoch += 1
-                self._checkpoint(self.history[-1], last=True)
+                torch.save(self._state(), self.run_dir / "last.pt")
         return self.history
 
     def _record(self, step: int, epoch_fraction: float, sums: dict, batches: int, start: float) -> dict:
@@ -175,7 +175,7 @@ class RunTrainer:
         if self.stopped is not None:
             record["stopped"] = self.stopped
         self.history.append(record)
-        self._checkpoint(record, last=False)
+        self._checkpoint(record)
         return record
 
     def _state(self) -> dict:
@@ -190,14 +190,11 @@ class RunTrainer:
             "torch_rng": torch.get_rng_state(),
         }
 
-    def _checkpoint(self, record: dict, last: bool) -> None:
-        state = self._state()
-        if last:
-            torch.save(state, self.run_dir / "last.pt")
-        if record[self.monitor] > self.best or (self.stopped is not None and not last):
+    def _checkpoint(self, record: dict) -> None:
+        """``best.pt`` if this validation is the best so far or where the run stops; the history."""
+        if record[self.monitor] > self.best or self.stopped is not None:
             self.best = record[self.monitor]
-            state["best"] = self.best
-            torch.save(state, self.run_dir / "best.pt")
+            torch.save(self._state(), self.run_dir / "best.pt")
         (self.run_dir / "history.json").write_text(json.dumps(self.history, indent=2) + "\n")
 
     def resume(self) -> None:
