@@ -4,6 +4,7 @@ inside the processor."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 
 import awkward as ak
@@ -14,6 +15,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs the 'train' extra")
 
 from pairhunt.assign.decoding import decode_greedy  # noqa: E402
+from pairhunt.cli import main  # noqa: E402
 from pairhunt.cutflow import Cutflow  # noqa: E402
 from pairhunt.errors import PairhuntError  # noqa: E402
 from pairhunt.precision import convert_to_float16  # noqa: E402
@@ -149,6 +151,83 @@ def test_export_parity_for_several_jet_counts(exported, ttbar_data, n_jets):
     for name, value in zip([o.name for o in session.get_outputs()], onnx_out):
         np.testing.assert_allclose(value, torch_out[name].numpy(), atol=1e-4, rtol=1e-4, err_msg=name)
         assert value.shape[0] == 37
+
+
+PAIR_BIAS = dataclasses.replace(SMALL, pair_bias=8)
+
+
+def kinematic_jets(n_events: int, n_jets: int, seed: int = 0) -> torch.Tensor:
+    """Random jets with physical features (log1p pT, eta, sin/cos of one phi, log1p mass, b-tag)."""
+    generator = torch.Generator().manual_seed(seed)
+    phi = torch.rand(n_events, n_jets, generator=generator) * 6.28
+    return torch.stack([
+        torch.log1p(30 + 300 * torch.rand(n_events, n_jets, generator=generator)),
+        torch.randn(n_events, n_jets, generator=generator),
+        torch.sin(phi), torch.cos(phi),
+        torch.log1p(20 * torch.rand(n_events, n_jets, generator=generator)),
+        (torch.rand(n_events, n_jets, generator=generator) < 0.3).float(),
+    ], dim=-1)
+
+
+def test_pair_bias_model_is_equivariant_batch_and_padding_independent():
+    torch.manual_seed(0)
+    model = AssignmentModel(load_topology("ttbar_allhad"), PAIR_BIAS, torch.randn(6), torch.rand(6) + 0.5,
+                            pair_scale=[[0.0, 0.0, 0.0, 2.0, 5.0], [2.0, 0.7, 0.7, 1.0, 1.0]]).eval()
+    jets, mask = kinematic_jets(5, 8), torch.ones(5, 8, dtype=torch.bool)
+    mask[2, 6:] = False
+    perm = torch.randperm(8)
+    padded_jets = torch.cat([jets, torch.full((5, 3, 6), 3.0)], dim=1)
+    padded_mask = torch.cat([mask, torch.zeros(5, 3, dtype=torch.bool)], dim=1)
+    with torch.no_grad():
+        out = model(jets, mask)["assignment_t1"]
+        shuffled = model(jets[:, perm], mask[:, perm])["assignment_t1"]
+        alone = model(jets[2:3], mask[2:3])["assignment_t1"]
+        padded = model(padded_jets, padded_mask)["assignment_t1"][:, :8, :8, :8]
+        unbiased = model.__class__(load_topology("ttbar_allhad"), SMALL, torch.randn(6), torch.rand(6) + 0.5)
+    torch.testing.assert_close(shuffled, out[:, perm][:, :, perm][:, :, :, perm], atol=1e-5, rtol=1e-5)
+    real = out > -1e8
+    torch.testing.assert_close(alone[0], out[2], atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(padded[real], out[real], atol=1e-5, rtol=1e-5)
+    assert torch.equal(padded > -1e8, real)
+    assert sum(p.numel() for p in model.parameters()) > sum(p.numel() for p in unbiased.parameters())
+
+
+def test_pair_bias_needs_the_kinematic_features():
+    topology = load_topology("ttbar_allhad")
+    jets = dataclasses.replace(topology.jets, features=tuple(f for f in topology.jets.features if f.name != "log_mass"))
+    no_mass = dataclasses.replace(topology, inputs=tuple(jets if i is topology.jets else i for i in topology.inputs))
+    with pytest.raises(PairhuntError, match="log_mass"):
+        AssignmentModel(no_mass, PAIR_BIAS, torch.zeros(5), torch.ones(5), pair_scale=[[0.0] * 5, [1.0] * 5])
+    with pytest.raises(PairhuntError, match="pair_scale"):
+        AssignmentModel(topology, PAIR_BIAS, torch.zeros(6), torch.ones(6))
+
+
+def test_pair_bias_model_trains_exports_matches_onnx_and_runs_in_the_processor(generated, ttbar_data, tmp_path):
+    """`pairhunt train spanet --pair-bias`, `pairhunt export`, parity with torch, and the Runner on it."""
+    run_dir, path = tmp_path / "run", tmp_path / "model.onnx"
+    tiny = ["--dim", "32", "--encoder-layers", "1", "--tensor-dim", "16", "--batch-size", "64", "--epochs", "1", "--no-progress"]
+    assert main(["train", "spanet", "--topology", "ttbar_allhad", "--data", str(generated["ttbar"]), "-o", str(run_dir),
+                 "--pair-bias", "8", *tiny]) == 0
+    assert main(["export", str(run_dir), "-o", str(path)]) == 0
+    model, _, meta = load_run(run_dir)
+    assert meta["model"]["pair_bias"] == 8 and np.shape(meta["pair_scale"]) == (2, 5)
+    session = ort.InferenceSession(str(path), providers=[CPU])
+    for n_jets in (6, 11):
+        jets = np.zeros((37, n_jets, ttbar_data.features.shape[2]), dtype=np.float32)
+        mask = np.zeros((37, n_jets), dtype=bool)
+        width = min(n_jets, ttbar_data.features.shape[1])
+        jets[:, :width], mask[:, :width] = ttbar_data.features[:37, :width], ttbar_data.mask[:37, :width]
+        with torch.no_grad():
+            torch_out = model(torch.as_tensor(jets), torch.as_tensor(mask))
+        for name, value in zip([o.name for o in session.get_outputs()], session.run(None, {"jets": jets, "mask": mask})):
+            np.testing.assert_allclose(value, torch_out[name].numpy(), atol=1e-4, rtol=1e-4, err_msg=name)
+    fileset = tmp_path / "fileset.json"
+    fileset.write_text(json.dumps({"ttbar": [str(generated["ttbar"])]}))
+    out = tmp_path / "out"
+    assert main(["run", str(fileset), "-o", str(out), "--method", f"pb={path}", "--no-progress"]) == 0
+    table = ak.concatenate([ak.from_parquet(f) for f in sorted((out / "events" / "ttbar").glob("*.parquet"))])
+    selected = table[table.selected]
+    assert len(selected) > 0 and np.isfinite(ak.to_numpy(selected["pb_mavg"])).all()
 
 
 def test_float16_export_keeps_float32_inputs_outputs_and_the_assignments(exported, ttbar_data, tmp_path):

@@ -60,7 +60,7 @@ def spanet_trainers(args: argparse.Namespace):
     data = load_data(args.data, topology, args.max_events, args.min_jets)
     model_config = ModelConfig(
         dim=args.dim, heads=args.heads, encoder_layers=args.encoder_layers,
-        branch_layers=args.branch_layers, tensor_dim=args.tensor_dim,
+        branch_layers=args.branch_layers, tensor_dim=args.tensor_dim, pair_bias=args.pair_bias,
     )
     if args.folds == 1:
         return [Trainer(topology, data, args.output, model_config, train_config(args))]
@@ -217,6 +217,12 @@ def register(subparsers) -> None:
     spanet.add_argument("--encoder-layers", type=int, default=size.encoder_layers, help=f"shared transformer blocks (default {size.encoder_layers})")
     spanet.add_argument("--branch-layers", type=int, default=size.branch_layers, help=f"transformer blocks per parent (default {size.branch_layers})")
     spanet.add_argument("--tensor-dim", type=int, default=size.tensor_dim, help=f"width of the symmetric tensor attention (default {size.tensor_dim})")
+    spanet.add_argument(
+        "--pair-bias", type=int, default=size.pair_bias, metavar="WIDTH",
+        help="bias every attention block with an MLP of this width over the pairwise jet features (Δη, Δφ, ΔR, m_ij), "
+        "as the ABC model and the Particle Transformer do; needs the kinematic features log_pt, eta, sin_phi, cos_phi, "
+        f"log_mass (default {size.pair_bias}: no bias, as the shipped models)",
+    )
     spanet.set_defaults(handler=execute)
 
     from pairhunt.train.config import AbcConfig

@@ -35,12 +35,10 @@ from pairhunt.contract import ANOMALY_SCORE, ANOMALY_SCORE_DECORRELATED, CATEGOR
 from pairhunt.errors import PairhuntError
 from pairhunt.train.config import AbcConfig
 from pairhunt.train.model import MASKED, EncoderBlock, Normaliser
+from pairhunt.train.pairwise import KINEMATIC_FEATURES, four_momenta, kinematic_index, pair_bias_mlp, pair_features
 
 CATEGORIES = ("A", "B", "ISR")
 PARENTS = 2  # categories 0 and 1 are the parents; the last one collects ISR jets
-# the model rebuilds jet four-momenta from these features, so it needs all of them
-KINEMATIC_FEATURES = ("log_pt", "eta", "sin_phi", "cos_phi", "log_mass")
-PAIR_FEATURES = ("delta_eta", "cos_delta_phi", "sin_delta_phi", "delta_r", "log_mass_ij")
 
 
 class CrossAttention(nn.Module):
@@ -90,30 +88,6 @@ class AbcLayer(nn.Module):
         candidates = pool(weights, x)
         candidates = self.candidates(candidates, torch.ones_like(candidates[..., 0], dtype=torch.bool))
         return self.cross(x, candidates)
-
-
-def four_momenta(jets: torch.Tensor, index: dict[str, int]) -> torch.Tensor:
-    """``[B, N, 4]`` (px, py, pz, E) from the unnormalised features (log1p pT, eta, sin/cos phi, log1p mass)."""
-    pt = torch.expm1(jets[..., index["log_pt"]])
-    mass = torch.expm1(jets[..., index["log_mass"]])
-    px, py = pt * jets[..., index["cos_phi"]], pt * jets[..., index["sin_phi"]]
-    pz = pt * torch.sinh(jets[..., index["eta"]])
-    energy = torch.sqrt(px * px + py * py + pz * pz + mass * mass)
-    return torch.stack([px, py, pz, energy], dim=-1)
-
-
-def pair_features(jets: torch.Tensor, index: dict[str, int]) -> torch.Tensor:
-    """``[B, N, N, 5]``: Δη, cos Δφ, sin Δφ, ΔR and log(1 + m_ij) of every jet pair."""
-    eta, sin_phi, cos_phi = (jets[..., index[name]] for name in ("eta", "sin_phi", "cos_phi"))
-    delta_eta = eta[:, :, None] - eta[:, None, :]
-    cos_dphi = cos_phi[:, :, None] * cos_phi[:, None, :] + sin_phi[:, :, None] * sin_phi[:, None, :]
-    sin_dphi = sin_phi[:, :, None] * cos_phi[:, None, :] - cos_phi[:, :, None] * sin_phi[:, None, :]
-    delta_r = torch.sqrt(delta_eta**2 + torch.atan2(sin_dphi, cos_dphi) ** 2 + 1e-12)
-    p4 = four_momenta(jets, index)
-    pair = p4[:, :, None, :] + p4[:, None, :, :]
-    mass2 = pair[..., 3] ** 2 - pair[..., 0] ** 2 - pair[..., 1] ** 2 - pair[..., 2] ** 2
-    log_mass = torch.log1p(torch.sqrt(mass2.clamp_min(0.0) + 1e-6))
-    return torch.stack([delta_eta, cos_dphi, sin_dphi, delta_r, log_mass], dim=-1)
 
 
 def hard_categories(probabilities: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -233,17 +207,13 @@ class AbcModel(nn.Module):
         if config.dim % config.heads or config.dim <= len(CATEGORIES):
             raise PairhuntError(f"dim {config.dim} must exceed {len(CATEGORIES)} and divide into {config.heads} heads")
         self.config = config
-        self.index = {name: features.index(name) for name in KINEMATIC_FEATURES}
+        self.index = kinematic_index(features)
         self.normalise = Normaliser(mean, std)
         self.normalise_pairs = Normaliser(torch.tensor(pair_scale[0]), torch.tensor(pair_scale[1]))
         self.register_buffer("candidate_scale", torch.tensor(candidate_scale, dtype=torch.float32))
         self.jet_summary = [features.index("log_pt"), features.index("log_mass")]
         self.embed = nn.Sequential(nn.Linear(len(features), config.dim), nn.GELU(), nn.Linear(config.dim, config.dim))
-        self.pair_bias = nn.Sequential(
-            nn.Linear(len(PAIR_FEATURES), config.pair_hidden), nn.GELU(),
-            nn.Linear(config.pair_hidden, config.pair_hidden), nn.GELU(),
-            nn.Linear(config.pair_hidden, config.heads),
-        )
+        self.pair_bias = pair_bias_mlp(config.pair_hidden, config.heads)
         self.layers = nn.ModuleList(AbcLayer(config.dim, config.heads, config.temperature) for _ in range(config.layers))
         width = 3 + len(self.jet_summary)  # candidate m, log pT, jet count; mean jet log pT, log mass
         self.encoder = nn.Sequential(nn.Linear(width, config.autoencoder_hidden), nn.GELU(), nn.Linear(config.autoencoder_hidden, config.latent))

@@ -21,11 +21,10 @@ from pairhunt.contract import ANOMALY_SCORE
 from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology
 from pairhunt.train.abc_ensemble import AbcEnsemble, member_dirs
-from pairhunt.train.abc_model import (
-    KINEMATIC_FEATURES, AbcConfig, AbcModel, candidate_kinematics, four_momenta, pair_features, random_categories,
-)
+from pairhunt.train.abc_model import AbcConfig, AbcModel, candidate_kinematics, random_categories
 from pairhunt.train.data import TrainingData
 from pairhunt.train.loop import RunTrainer, TrainConfig, best_record
+from pairhunt.train.pairwise import four_momenta, kinematic_index, pair_scale
 
 VALIDATION_SEED = 12345  # the random candidate pairs of the validation loss are the same every epoch
 CALIBRATION_FILE = "calibration.json"
@@ -70,20 +69,10 @@ def candidate_scale(data: TrainingData, features: list[str], seed: int) -> list[
     """
     jets = torch.as_tensor(data.features, dtype=torch.float32)
     mask = torch.as_tensor(data.mask)
-    index = {name: features.index(name) for name in KINEMATIC_FEATURES}
+    index = kinematic_index(features)
     weights = random_categories(mask, torch.Generator().manual_seed(seed))[..., :2]
     kinematics = candidate_kinematics(weights, four_momenta(jets, index))[weights.sum(dim=1) >= 2][:, 1:]
     return [kinematics.mean(dim=0).tolist(), kinematics.std(dim=0).clamp_min(1e-3).tolist()]
-
-
-def pair_scale(data: TrainingData, features: list[str], max_events: int = 20_000) -> list[list[float]]:
-    """Mean and std of the pairwise features over pairs of distinct real jets."""
-    jets = torch.as_tensor(data.features[:max_events], dtype=torch.float32)
-    mask = torch.as_tensor(data.mask[:max_events])
-    index = {name: features.index(name) for name in KINEMATIC_FEATURES}
-    pairs = mask[:, :, None] & mask[:, None, :] & ~torch.eye(mask.shape[1], dtype=torch.bool)
-    values = pair_features(jets, index)[pairs]
-    return [values.mean(dim=0).tolist(), values.std(dim=0).clamp_min(1e-3).tolist()]
 
 
 def normalised_weights(data: TrainingData) -> np.ndarray:

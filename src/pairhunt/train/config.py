@@ -34,6 +34,7 @@ class ModelConfig:
     branch_layers: int = 1
     tensor_dim: int = 32
     dropout: float = 0.0
+    pair_bias: int = 0  # width of the MLP that turns pairwise jet features into attention biases; 0: none
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -15,8 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from pairhunt.contract import DETECTION_LOGITS, assignment_output, classification_output, detection_output, regression_output
+from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology
 from pairhunt.train.config import ModelConfig
+from pairhunt.train.pairwise import KINEMATIC_FEATURES, kinematic_index, pair_bias_mlp, pair_features
 
 MASKED = -1e9  # finite: a parent with no valid tuple stays finite; the decoder rejects it
 
@@ -125,7 +127,9 @@ class AssignmentModel(nn.Module):
     (for the loss) and per-parent detection probabilities (for the processor).
 
     Optional global inputs (MET, ...) enter as one extra token; optional event-level regression
-    and classification heads read the pooled event embedding.
+    and classification heads read the pooled event embedding. With ``config.pair_bias`` every
+    attention block adds a bias made from the pairwise jet features (:mod:`pairwise`, normalised
+    with ``pair_scale``, ``[2, 5]``: their mean and std on the training set).
     """
 
     def __init__(
@@ -138,6 +142,7 @@ class AssignmentModel(nn.Module):
         global_std: torch.Tensor | None = None,
         classes: dict[str, int] | None = None,
         regression_stats: dict[str, tuple[float, float]] | None = None,
+        pair_scale: list[list[float]] | None = None,
     ):
         super().__init__()
         self.parents = list(topology.parents)
@@ -160,6 +165,17 @@ class AssignmentModel(nn.Module):
             for p in self.parents
         )
         self.detection = nn.Linear(config.dim, len(self.parents))
+        self.pair_bias = None
+        if config.pair_bias:
+            features = [f.name for f in topology.jets.features]
+            missing = [f for f in KINEMATIC_FEATURES if f not in features]
+            if missing:
+                raise PairhuntError(f"a pairwise attention bias rebuilds four-momenta: the topology's jets need the features {missing} too")
+            if pair_scale is None:
+                raise PairhuntError("a pairwise attention bias needs the pairwise features' mean and std (pair_scale)")
+            self.index = kinematic_index(features)
+            self.normalise_pairs = Normaliser(torch.tensor(pair_scale[0]), torch.tensor(pair_scale[1]))
+            self.pair_bias = pair_bias_mlp(config.pair_bias, config.heads)
         # regression outputs are in physical units: head * std + mean of the training targets
         self.regression_heads = nn.ModuleDict({name: nn.Linear(config.dim, 1) for name in self.regression_stats})
         self.classification_heads = nn.ModuleDict({name: nn.Linear(config.dim, n) for name, n in self.classes.items()})
@@ -171,15 +187,16 @@ class AssignmentModel(nn.Module):
         if self.has_globals:
             x = torch.cat([x, self.embed_globals(self.normalise_globals(globals_))[:, None, :]], dim=1)
             token_mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        bias = None if self.pair_bias is None else self.attention_bias(jets, token_mask)
         for block in self.encoder:
-            x = block(x, token_mask)
+            x = block(x, token_mask, bias)
         weights = token_mask.unsqueeze(-1).to(x.dtype)
         pooled = (x * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
         outputs = {}
         for parent, branch, head in zip(self.parents, self.branches, self.heads):
             h = x
             for block in branch:
-                h = block(h, token_mask)
+                h = block(h, token_mask, bias)
             outputs[assignment_output(parent)] = masked_log_softmax(head(h[:, :n_jets], mask))
         logits = self.detection(pooled)
         outputs[DETECTION_LOGITS] = logits
@@ -191,3 +208,11 @@ class AssignmentModel(nn.Module):
         for name, layer in self.classification_heads.items():
             outputs[classification_output(name)] = layer(pooled)
         return outputs
+
+    def attention_bias(self, jets: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
+        """``[B, heads, T, T]`` from the pairwise jet features; zero for the global token, padded keys masked
+        (a real jet's bias never depends on a padded one)."""
+        bias = self.pair_bias(self.normalise_pairs(pair_features(jets, self.index))).permute(0, 3, 1, 2)
+        if self.has_globals:
+            bias = F.pad(bias, (0, 1, 0, 1))
+        return bias.masked_fill(~token_mask[:, None, None, :], MASKED)

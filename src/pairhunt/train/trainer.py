@@ -31,6 +31,7 @@ from pairhunt.train.loop import RunTrainer, TrainConfig, device
 from pairhunt.train.loss import AssignmentLoss, balance_weights
 from pairhunt.train.config import ModelConfig
 from pairhunt.train.model import AssignmentModel
+from pairhunt.train.pairwise import pair_scale
 
 __all__ = ["Trainer", "TrainConfig", "load_run", "predict", "decode_outputs", "assignment_metrics", "device"]
 
@@ -115,6 +116,8 @@ class Trainer(RunTrainer):
         if data.global_features is not None:
             g_mean, g_std = data.global_features.mean(axis=0), data.global_features.std(axis=0)
             meta["global_normalisation"] = {"mean": g_mean.tolist(), "std": g_std.tolist()}
+        if self.model_config.pair_bias:
+            meta["pair_scale"] = pair_scale(data, meta["features"])
         return meta
 
     def build_model(self) -> AssignmentModel:
@@ -164,6 +167,7 @@ def build_model(topology: Topology, model_config: ModelConfig, meta: dict) -> As
         None if glob is None else torch.tensor(glob["std"]),
         classes=meta.get("classes"),
         regression_stats={k: tuple(v) for k, v in meta.get("regression_stats", {}).items()},
+        pair_scale=meta.get("pair_scale"),
     )
 
 
