@@ -192,6 +192,31 @@ def test_pair_bias_model_is_equivariant_batch_and_padding_independent():
     assert sum(p.numel() for p in model.parameters()) > sum(p.numel() for p in unbiased.parameters())
 
 
+def test_pair_bias_leaves_the_global_token_unbiased_and_events_independent():
+    """ttbar_semilep: jets and leptons in one sequence plus a MET token that gets no pairwise bias."""
+    torch.manual_seed(0)
+    model = AssignmentModel(load_topology("ttbar_semilep"), PAIR_BIAS, torch.zeros(8), torch.ones(8), torch.zeros(3), torch.ones(3),
+                            pair_scale=[[0.0, 0.0, 0.0, 2.0, 5.0], [2.0, 0.7, 0.7, 1.0, 1.0]]).eval()
+    objects = torch.cat([kinematic_jets(4, 7), torch.zeros(4, 7, 2)], dim=-1)
+    mask = torch.ones(4, 7, dtype=torch.bool)
+    mask[1, 5:] = False
+    met = torch.randn(4, 3)
+    perm = torch.randperm(7)
+    with torch.no_grad():
+        bias = model.attention_bias(objects, torch.cat([mask, torch.ones(4, 1, dtype=torch.bool)], dim=1))
+        out = model(objects, mask, met)
+        alone = model(objects[1:2], mask[1:2], met[1:2])
+        shuffled = model(objects[:, perm], mask[:, perm], met)
+    assert bias.shape == (4, PAIR_BIAS.heads, 8, 8)
+    real = torch.cat([mask, torch.ones(4, 1, dtype=torch.bool)], dim=1)[:, None, :].expand(4, PAIR_BIAS.heads, 8)
+    assert torch.all(bias[:, :, -1, :][real] == 0) and torch.all(bias[:, :, :-1, -1] == 0)  # the MET token: no bias
+    assert torch.all(bias[1, :, :, 5:7] < -1e8)  # padded objects masked as keys
+    for name, value in out.items():
+        torch.testing.assert_close(alone[name][0], value[1], atol=1e-5, rtol=1e-5)
+    first = out["assignment_t1"]
+    torch.testing.assert_close(shuffled["assignment_t1"], first[:, perm][:, :, perm][:, :, :, perm], atol=1e-5, rtol=1e-5)
+
+
 def test_pair_bias_needs_the_kinematic_features():
     topology = load_topology("ttbar_allhad")
     jets = dataclasses.replace(topology.jets, features=tuple(f for f in topology.jets.features if f.name != "log_mass"))
