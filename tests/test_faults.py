@@ -326,6 +326,20 @@ def test_unreadable_training_data_is_one_line(tmp_path, capsys):
         assert message in one_line(capsys.readouterr().err)
 
 
+def test_a_bad_model_size_is_one_line_before_any_file_is_read(tmp_path, capsys):
+    pytest.importorskip("torch", reason="needs the 'train' extra")
+    spanet = ["train", "spanet", "--topology", "ttbar_allhad", "--data", str(tmp_path / "missing.root"), "-o", str(tmp_path / "run")]
+    for options, message in (
+        (["--pair-bias", "-3"], "pair bias -3"),
+        (["--dim", "30", "--heads", "4"], "dim 30 does not divide into 4 heads"),
+        (["--encoder-layers", "0"], "encoder layers 0"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*spanet, *options, "--no-progress"])
+        assert exit_info.value.code == 2
+        assert message in one_line(capsys.readouterr().err)  # not "cannot read": the size is checked first
+
+
 def test_commands_that_read_a_run_refuse_a_directory_that_holds_none(tmp_path, capsys):
     """One line, exit 2, naming what is missing: not a message about a file deep inside."""
     not_a_run = tmp_path / "not_a_run"

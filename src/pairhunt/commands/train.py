@@ -57,11 +57,11 @@ def spanet_trainers(args: argparse.Namespace):
     if args.folds < 1:
         raise PairhuntError(f"--folds {args.folds}: need 1 (one model) or more")
     topology = load_topology(args.topology)
-    data = load_data(args.data, topology, args.max_events, args.min_jets)
-    model_config = ModelConfig(
+    model_config = ModelConfig(  # a bad size is one line before any file is read
         dim=args.dim, heads=args.heads, encoder_layers=args.encoder_layers,
         branch_layers=args.branch_layers, tensor_dim=args.tensor_dim, pair_bias=args.pair_bias,
     )
+    data = load_data(args.data, topology, args.max_events, args.min_jets)
     if args.folds == 1:
         return [Trainer(topology, data, args.output, model_config, train_config(args))]
     return fold_trainers(topology, data, args.output, model_config, train_config(args), args.folds)

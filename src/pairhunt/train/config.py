@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from pairhunt.errors import PairhuntError
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -35,6 +37,17 @@ class ModelConfig:
     tensor_dim: int = 32
     dropout: float = 0.0
     pair_bias: int = 0  # width of the MLP that turns pairwise jet features into attention biases; 0: none
+
+    def __post_init__(self):
+        sizes = {"dim": self.dim, "heads": self.heads, "encoder layers": self.encoder_layers, "tensor dim": self.tensor_dim}
+        bad = [f"{name} {value}" for name, value in sizes.items() if value < 1]
+        bad += [f"{name} {value}" for name, value in (("branch layers", self.branch_layers), ("pair bias", self.pair_bias)) if value < 0]
+        if bad:
+            raise PairhuntError(f"model size: {', '.join(bad)} (sizes are positive; branch layers and pair bias may be 0)")
+        if self.dim % self.heads:
+            raise PairhuntError(f"model size: dim {self.dim} does not divide into {self.heads} heads")
+        if not 0 <= self.dropout < 1:
+            raise PairhuntError(f"dropout {self.dropout}: must lie in [0, 1)")
 
     def to_dict(self) -> dict:
         return asdict(self)
