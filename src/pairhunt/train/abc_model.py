@@ -35,7 +35,7 @@ from pairhunt.contract import ANOMALY_SCORE, ANOMALY_SCORE_DECORRELATED, CATEGOR
 from pairhunt.errors import PairhuntError
 from pairhunt.train.config import AbcConfig
 from pairhunt.train.model import MASKED, EncoderBlock, Normaliser
-from pairhunt.train.pairwise import KINEMATIC_FEATURES, four_momenta, kinematic_index, pair_bias_mlp, pair_features
+from pairhunt.train.pairwise import four_momenta, kinematic_index, pair_bias_mlp, pair_features
 
 CATEGORIES = ("A", "B", "ISR")
 PARENTS = 2  # categories 0 and 1 are the parents; the last one collects ISR jets
@@ -201,9 +201,6 @@ class AbcModel(nn.Module):
         pair_scale: list[list[float]],
     ):
         super().__init__()
-        missing = [f for f in KINEMATIC_FEATURES if f not in features]
-        if missing:
-            raise PairhuntError(f"the ABC model rebuilds four-momenta and needs the features {missing} as well")
         if config.dim % config.heads or config.dim <= len(CATEGORIES):
             raise PairhuntError(f"dim {config.dim} must exceed {len(CATEGORIES)} and divide into {config.heads} heads")
         self.config = config

@@ -18,7 +18,7 @@ from pairhunt.contract import DETECTION_LOGITS, assignment_output, classificatio
 from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology
 from pairhunt.train.config import ModelConfig
-from pairhunt.train.pairwise import KINEMATIC_FEATURES, kinematic_index, pair_bias_mlp, pair_features
+from pairhunt.train.pairwise import kinematic_index, pair_bias_mlp, pair_features
 
 MASKED = -1e9  # finite: a parent with no valid tuple stays finite; the decoder rejects it
 
@@ -167,13 +167,9 @@ class AssignmentModel(nn.Module):
         self.detection = nn.Linear(config.dim, len(self.parents))
         self.pair_bias = None
         if config.pair_bias:
-            features = [f.name for f in topology.jets.features]
-            missing = [f for f in KINEMATIC_FEATURES if f not in features]
-            if missing:
-                raise PairhuntError(f"a pairwise attention bias rebuilds four-momenta: the topology's jets need the features {missing} too")
+            self.index = kinematic_index([f.name for f in topology.jets.features])
             if pair_scale is None:
                 raise PairhuntError("a pairwise attention bias needs the pairwise features' mean and std (pair_scale)")
-            self.index = kinematic_index(features)
             self.normalise_pairs = Normaliser(torch.tensor(pair_scale[0]), torch.tensor(pair_scale[1]))
             self.pair_bias = pair_bias_mlp(config.pair_bias, config.heads)
         # regression outputs are in physical units: head * std + mean of the training targets

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from pairhunt.errors import PairhuntError
+
 if TYPE_CHECKING:
     from pairhunt.train.data import TrainingData
 
@@ -23,8 +25,11 @@ PAIR_FEATURES = ("delta_eta", "cos_delta_phi", "sin_delta_phi", "delta_r", "log_
 
 
 def kinematic_index(features: list[str]) -> dict[str, int]:
-    """Where each kinematic feature sits among ``features`` (those missing are left out)."""
-    return {name: features.index(name) for name in KINEMATIC_FEATURES if name in features}
+    """Where each kinematic feature sits among ``features``; a clear error names any that is missing."""
+    missing = [name for name in KINEMATIC_FEATURES if name not in features]
+    if missing:
+        raise PairhuntError(f"the model rebuilds jet four-momenta and needs the features {missing} as well")
+    return {name: features.index(name) for name in KINEMATIC_FEATURES}
 
 
 def four_momenta(jets: torch.Tensor, index: dict[str, int]) -> torch.Tensor:
