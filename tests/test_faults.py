@@ -329,13 +329,19 @@ def test_unreadable_training_data_is_one_line(tmp_path, capsys):
 def test_a_bad_model_size_is_one_line_before_any_file_is_read(tmp_path, capsys):
     pytest.importorskip("torch", reason="needs the 'train' extra")
     spanet = ["train", "spanet", "--topology", "ttbar_allhad", "--data", str(tmp_path / "missing.root"), "-o", str(tmp_path / "run")]
-    for options, message in (
-        (["--pair-bias", "-3"], "pair bias -3"),
-        (["--dim", "30", "--heads", "4"], "dim 30 does not divide into 4 heads"),
-        (["--encoder-layers", "0"], "encoder layers 0"),
+    abc = ["train", "abc", "--topology", "pair_abc", "--data", str(tmp_path / "missing.root"), "-o", str(tmp_path / "run")]
+    for command, options, message in (
+        (spanet, ["--pair-bias", "-3"], "pair bias -3"),
+        (spanet, ["--dim", "30", "--heads", "4"], "dim 30 does not divide into 4 heads"),
+        (spanet, ["--encoder-layers", "0"], "encoder layers 0"),
+        (spanet, ["--tuple-mass", "-1"], "tuple mass -1"),
+        (abc, ["--dim", "-8"], "dim -8"),
+        (abc, ["--dim", "30", "--heads", "4"], "dim 30 must exceed 3 and divide into 4 heads"),
+        (abc, ["--temperature", "0"], "temperature 0"),
+        (abc, ["--isr-weight", "-1"], "isr -1"),
     ):
         with pytest.raises(SystemExit) as exit_info:
-            main([*spanet, *options, "--no-progress"])
+            main([*command, *options, "--no-progress"])
         assert exit_info.value.code == 2
         assert message in one_line(capsys.readouterr().err)  # not "cannot read": the size is checked first
 

@@ -154,6 +154,8 @@ def test_export_parity_for_several_jet_counts(exported, ttbar_data, n_jets):
 
 
 PAIR_BIAS = dataclasses.replace(SMALL, pair_bias=8)
+TUPLE_MASS = dataclasses.replace(SMALL, tuple_mass=8)
+KINEMATIC = {"pair_bias": PAIR_BIAS, "tuple_mass": TUPLE_MASS, "both": dataclasses.replace(PAIR_BIAS, tuple_mass=8)}
 
 
 def kinematic_jets(n_events: int, n_jets: int, seed: int = 0) -> torch.Tensor:
@@ -169,9 +171,12 @@ def kinematic_jets(n_events: int, n_jets: int, seed: int = 0) -> torch.Tensor:
     ], dim=-1)
 
 
-def test_pair_bias_model_is_equivariant_batch_and_padding_independent():
+@pytest.mark.parametrize("config", KINEMATIC.values(), ids=KINEMATIC.keys())
+def test_kinematic_model_is_equivariant_batch_and_padding_independent(config):
+    """With a pairwise bias, a tuple-mass score or both: jets in any order, events alone or in a
+    batch, padded or not, give the same scores; q1 <-> q2 stays exactly symmetric."""
     torch.manual_seed(0)
-    model = AssignmentModel(load_topology("ttbar_allhad"), PAIR_BIAS, torch.randn(6), torch.rand(6) + 0.5,
+    model = AssignmentModel(load_topology("ttbar_allhad"), config, torch.randn(6), torch.rand(6) + 0.5,
                             pair_scale=[[0.0, 0.0, 0.0, 2.0, 5.0], [2.0, 0.7, 0.7, 1.0, 1.0]]).eval()
     jets, mask = kinematic_jets(5, 8), torch.ones(5, 8, dtype=torch.bool)
     mask[2, 6:] = False
@@ -189,13 +194,34 @@ def test_pair_bias_model_is_equivariant_batch_and_padding_independent():
     torch.testing.assert_close(alone[0], out[2], atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(padded[real], out[real], atol=1e-5, rtol=1e-5)
     assert torch.equal(padded > -1e8, real)
+    assert torch.equal(out, out.transpose(1, 2))
     assert sum(p.numel() for p in model.parameters()) > sum(p.numel() for p in unbiased.parameters())
 
 
+def test_tuple_masses_are_the_invariant_masses_of_each_tuple_and_its_pairs():
+    from pairhunt.train.pairwise import four_momenta, kinematic_index, tuple_mass_count, tuple_masses
+
+    jets = kinematic_jets(3, 6)
+    p4 = four_momenta(jets, kinematic_index(["log_pt", "eta", "sin_phi", "cos_phi", "log_mass", "btag"]))
+
+    def log_mass(*jets_of_event):
+        total = sum(jets_of_event)
+        return torch.log1p(torch.sqrt(total[3] ** 2 - (total[:3] ** 2).sum()))
+
+    triplets, pairs = tuple_masses(p4, 3), tuple_masses(p4, 2)
+    assert triplets.shape == (3, 6, 6, 6, tuple_mass_count(3)) == (3, 6, 6, 6, 4) and pairs.shape == (3, 6, 6, 1)
+    event, (i, j, k) = 1, (4, 0, 2)
+    expected = [log_mass(p4[event, i], p4[event, j]), log_mass(p4[event, i], p4[event, k]),
+                log_mass(p4[event, j], p4[event, k]), log_mass(p4[event, i], p4[event, j], p4[event, k])]
+    torch.testing.assert_close(triplets[event, i, j, k], torch.stack(expected), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(pairs[event, i, k, 0], expected[1], atol=1e-5, rtol=1e-5)
+
+
 def test_pair_bias_leaves_the_global_token_unbiased_and_events_independent():
-    """ttbar_semilep: jets and leptons in one sequence plus a MET token that gets no pairwise bias."""
+    """ttbar_semilep: jets and leptons in one sequence plus a MET token that gets no pairwise bias;
+    the leptonic top's (b, l) pairs get a tuple-mass score too."""
     torch.manual_seed(0)
-    model = AssignmentModel(load_topology("ttbar_semilep"), PAIR_BIAS, torch.zeros(8), torch.ones(8), torch.zeros(3), torch.ones(3),
+    model = AssignmentModel(load_topology("ttbar_semilep"), KINEMATIC["both"], torch.zeros(8), torch.ones(8), torch.zeros(3), torch.ones(3),
                             pair_scale=[[0.0, 0.0, 0.0, 2.0, 5.0], [2.0, 0.7, 0.7, 1.0, 1.0]]).eval()
     objects = torch.cat([kinematic_jets(4, 7), torch.zeros(4, 7, 2)], dim=-1)
     mask = torch.ones(4, 7, dtype=torch.bool)
@@ -225,17 +251,19 @@ def test_pair_bias_needs_the_kinematic_features():
         AssignmentModel(no_mass, PAIR_BIAS, torch.zeros(5), torch.ones(5), pair_scale=[[0.0] * 5, [1.0] * 5])
     with pytest.raises(PairhuntError, match="pair_scale"):
         AssignmentModel(topology, PAIR_BIAS, torch.zeros(6), torch.ones(6))
+    with pytest.raises(PairhuntError, match="log_mass"):
+        AssignmentModel(no_mass, TUPLE_MASS, torch.zeros(5), torch.ones(5), pair_scale=[[0.0] * 5, [1.0] * 5])
 
 
-def test_pair_bias_model_trains_exports_matches_onnx_and_runs_in_the_processor(generated, ttbar_data, tmp_path):
-    """`pairhunt train spanet --pair-bias`, `pairhunt export`, parity with torch, and the Runner on it."""
+def test_pair_bias_tuple_mass_augmented_model_trains_exports_matches_onnx_and_runs_in_the_processor(generated, ttbar_data, tmp_path):
+    """`pairhunt train spanet --pair-bias --tuple-mass --augment`, `pairhunt export`, parity with torch, and the Runner on it."""
     run_dir, path = tmp_path / "run", tmp_path / "model.onnx"
     tiny = ["--dim", "32", "--encoder-layers", "1", "--tensor-dim", "16", "--batch-size", "64", "--epochs", "1", "--no-progress"]
     assert main(["train", "spanet", "--topology", "ttbar_allhad", "--data", str(generated["ttbar"]), "-o", str(run_dir),
-                 "--pair-bias", "8", *tiny]) == 0
+                 "--pair-bias", "8", "--tuple-mass", "8", "--augment", *tiny]) == 0
     assert main(["export", str(run_dir), "-o", str(path)]) == 0
     model, _, meta = load_run(run_dir)
-    assert meta["model"]["pair_bias"] == 8 and np.shape(meta["pair_scale"]) == (2, 5)
+    assert meta["model"]["pair_bias"] == meta["model"]["tuple_mass"] == 8 and np.shape(meta["pair_scale"]) == (2, 5) and meta["augment"]
     session = ort.InferenceSession(str(path), providers=[CPU])
     for n_jets in (6, 11):
         jets = np.zeros((37, n_jets, ttbar_data.features.shape[2]), dtype=np.float32)
@@ -431,6 +459,68 @@ def with_met(topology):
         (Feature("met_log_pt", ("pt",), "log1p"), Feature("met_sin_phi", ("phi",), "sin"), Feature("met_cos_phi", ("phi",), "cos")),
     )
     return dataclasses.replace(topology, inputs=(*topology.inputs, met))
+
+
+def test_augmentation_turns_jets_and_met_by_one_angle_and_keeps_everything_else():
+    """One rotation and one eta sign per event for its jets and its MET: every angle between them,
+    the pT, masses and b-tags, and the padding stay; the draw is reproducible by seed."""
+    from pairhunt.train.augment import random_symmetry
+    from pairhunt.train.trainer import symmetries
+
+    topology = with_met(load_topology("ttbar_allhad"))
+    on_jets, on_met = symmetries(topology)
+    g = torch.Generator().manual_seed(0)
+    jet_phi, met_phi = torch.rand(50, 10, generator=g) * 6.28, torch.rand(50, generator=g) * 6.28
+    mask = torch.arange(10) < torch.randint(6, 11, (50, 1), generator=g)
+    jets = torch.stack([torch.rand(50, 10, generator=g) + 3, torch.randn(50, 10, generator=g), jet_phi.sin(), jet_phi.cos(),
+                        torch.rand(50, 10, generator=g) + 2, (torch.rand(50, 10, generator=g) < 0.3).float()], dim=-1) * mask[..., None]
+    met = torch.stack([torch.rand(50, generator=g) + 4, met_phi.sin(), met_phi.cos()], dim=-1)
+    angle, mirror = random_symmetry(50, torch.Generator().manual_seed(7))
+    again = random_symmetry(50, torch.Generator().manual_seed(7))
+    assert torch.equal(angle, again[0]) and torch.equal(mirror, again[1])
+    new_jets, new_met = on_jets(jets, angle, mirror), on_met(met, angle, mirror)
+
+    for kept in (0, 4, 5):  # log pT, log mass, b-tag
+        assert torch.equal(new_jets[..., kept], jets[..., kept])
+    assert torch.equal(new_met[:, 0], met[:, 0])
+    assert torch.equal(new_jets[..., 1], jets[..., 1] * mirror[:, None]) and (mirror == -1).any() and (mirror == 1).any()
+    assert (new_jets[~mask] == 0).all()
+    turned_jets = torch.atan2(new_jets[..., 2], new_jets[..., 3]) - jet_phi
+    turned_met = torch.atan2(new_met[:, 1], new_met[:, 2]) - met_phi
+    offset = torch.remainder(turned_jets - angle[:, None] + torch.pi, 2 * torch.pi) - torch.pi
+    assert offset[mask].abs().max() < 1e-4
+    assert (torch.remainder(turned_met - angle + torch.pi, 2 * torch.pi) - torch.pi).abs().max() < 1e-4
+
+
+def test_augmented_training_sees_the_turned_events(ttbar_data, tmp_path):
+    from pairhunt.train.augment import random_symmetry
+    from pairhunt.train.trainer import symmetries
+
+    topology, config = load_topology("ttbar_allhad"), TrainConfig(epochs=1, batch_size=64, seed=3)
+    plain = Trainer(topology, ttbar_data, tmp_path / "plain", SMALL, config)
+    turned = Trainer(topology, ttbar_data, tmp_path / "turned", SMALL, config, augment=True)
+    turned.model.load_state_dict(plain.model.state_dict())
+    plain.model.eval(), turned.model.eval()
+    batch = {name: values[:64] for name, values in plain.train_tensors().items()}
+    on_jets, _ = symmetries(topology)
+    by_hand = dict(batch, jets=on_jets(batch["jets"], *random_symmetry(64, torch.Generator().manual_seed(5))))
+    with torch.no_grad():
+        loss, _ = turned.batch_loss(batch, torch.Generator().manual_seed(5))
+        assert torch.allclose(loss, plain.batch_loss(by_hand, torch.Generator())[0])
+        assert not torch.allclose(loss, plain.batch_loss(batch, torch.Generator())[0])
+    assert turned.meta["augment"] and not plain.meta["augment"]
+
+
+def test_augmentation_refuses_inputs_it_cannot_turn():
+    from pairhunt.train.augment import Symmetry
+    from pairhunt.train.trainer import symmetries
+
+    with pytest.raises(PairhuntError, match="'phi' \\(none of phi\\)"):
+        Symmetry([Feature("phi", ("phi",)), Feature("eta", ("eta",))])
+    with pytest.raises(PairhuntError, match="needs both sin and cos"):
+        Symmetry([Feature("sin_phi", ("phi",), "sin")])
+    with pytest.raises(PairhuntError, match="regresses neutrino_eta"):
+        symmetries(dataclasses.replace(load_topology("ttbar_allhad"), regressions=("neutrino_eta",)))
 
 
 def test_event_level_inputs_travel_from_nanoaod_to_the_graph(generated, shared_nanoaod, tmp_path):

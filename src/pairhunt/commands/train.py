@@ -52,7 +52,7 @@ def spanet_trainers(args: argparse.Namespace):
     from pairhunt.topology import load_topology
     from pairhunt.train.folds import fold_trainers
     from pairhunt.train.config import ModelConfig
-    from pairhunt.train.trainer import Trainer
+    from pairhunt.train.trainer import Trainer, symmetries
 
     if args.folds < 1:
         raise PairhuntError(f"--folds {args.folds}: need 1 (one model) or more")
@@ -60,11 +60,14 @@ def spanet_trainers(args: argparse.Namespace):
     model_config = ModelConfig(  # a bad size is one line before any file is read
         dim=args.dim, heads=args.heads, encoder_layers=args.encoder_layers,
         branch_layers=args.branch_layers, tensor_dim=args.tensor_dim, pair_bias=args.pair_bias,
+        tuple_mass=args.tuple_mass,
     )
+    if args.augment:
+        symmetries(topology)  # a topology augmentation cannot turn is one line before any file is read
     data = load_data(args.data, topology, args.max_events, args.min_jets)
     if args.folds == 1:
-        return [Trainer(topology, data, args.output, model_config, train_config(args))]
-    return fold_trainers(topology, data, args.output, model_config, train_config(args), args.folds)
+        return [Trainer(topology, data, args.output, model_config, train_config(args), augment=args.augment)]
+    return fold_trainers(topology, data, args.output, model_config, train_config(args), args.folds, args.augment)
 
 
 def abc_data(args: argparse.Namespace):
@@ -85,18 +88,23 @@ def abc_data(args: argparse.Namespace):
     return topology, data
 
 
-def abc_trainers(args: argparse.Namespace, topology, data):
-    """The trainer of the run, or with ``--seeds`` one per ensemble member (OUTPUT/seed_<s>)."""
-    import dataclasses
-
+def abc_config(args: argparse.Namespace):
+    """The ABC model's settings; a bad one is one line before any file is read."""
     from pairhunt.train.config import AbcConfig
-    from pairhunt.train.abc_trainer import AbcTrainer
 
-    abc_config = AbcConfig(
+    return AbcConfig(
         dim=args.dim, heads=args.heads, layers=args.layers, latent=args.latent, temperature=args.temperature,
         **{f"{term}_weight": getattr(args, f"{term}_weight") for term in LOSS_TERMS},
         margin=args.margin,
     )
+
+
+def abc_trainers(args: argparse.Namespace, topology, data, abc_config):
+    """The trainer of the run, or with ``--seeds`` one per ensemble member (OUTPUT/seed_<s>)."""
+    import dataclasses
+
+    from pairhunt.train.abc_trainer import AbcTrainer
+
     options = {"augment": args.augment, "stop_isr_share": args.stop_isr_share or None}  # 0: no early stop
     if not args.seeds:
         return [AbcTrainer(topology, data, args.output, abc_config, train_config(args), **options)]
@@ -141,8 +149,9 @@ def execute(args: argparse.Namespace) -> int:
     several = (args.kind == "spanet" and args.folds > 1) or (args.kind == "abc" and bool(args.seeds))
     calibration = None
     if args.kind == "abc":
+        config = abc_config(args)
         topology, data = abc_data(args)
-        trainers = abc_trainers(args, topology, data)
+        trainers = abc_trainers(args, topology, data, config)
         if args.calibration_data:
             from pairhunt.train.data import from_nanoaod
 
@@ -223,6 +232,14 @@ def register(subparsers) -> None:
         "as the ABC model and the Particle Transformer do; needs the kinematic features log_pt, eta, sin_phi, cos_phi, "
         f"log_mass (default {size.pair_bias}: no bias, as the shipped models)",
     )
+    spanet.add_argument(
+        "--tuple-mass", type=int, default=size.tuple_mass, metavar="WIDTH",
+        help="add to each parent's tuple score an MLP of this width over the tuple's invariant masses and its pairs' "
+        "(a top's m_jjj and m_jj: what a chi-square fit reads); needs the same kinematic features as --pair-bias "
+        f"(default {size.tuple_mass}: none, as the shipped models)",
+    )
+    spanet.add_argument("--augment", action="store_true",
+                        help="rotate every training batch randomly in phi and mirror it in eta (exact symmetries; MET turns with it)")
     spanet.set_defaults(handler=execute)
 
     from pairhunt.train.config import AbcConfig

@@ -32,12 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from pairhunt.contract import ANOMALY_SCORE, ANOMALY_SCORE_DECORRELATED, CATEGORY_PROBABILITIES
-from pairhunt.errors import PairhuntError
-from pairhunt.train.config import AbcConfig
+from pairhunt.train.config import ABC_CATEGORIES as CATEGORIES, AbcConfig
 from pairhunt.train.model import MASKED, EncoderBlock, Normaliser
 from pairhunt.train.pairwise import four_momenta, kinematic_index, pair_bias_mlp, pair_features
 
-CATEGORIES = ("A", "B", "ISR")
 PARENTS = 2  # categories 0 and 1 are the parents; the last one collects ISR jets
 
 
@@ -201,8 +199,6 @@ class AbcModel(nn.Module):
         pair_scale: list[list[float]],
     ):
         super().__init__()
-        if config.dim % config.heads or config.dim <= len(CATEGORIES):
-            raise PairhuntError(f"dim {config.dim} must exceed {len(CATEGORIES)} and divide into {config.heads} heads")
         self.config = config
         self.index = kinematic_index(features)
         self.normalise = Normaliser(mean, std)

@@ -22,6 +22,7 @@ from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology
 from pairhunt.train.abc_ensemble import AbcEnsemble, member_dirs
 from pairhunt.train.abc_model import AbcConfig, AbcModel, candidate_kinematics, random_categories
+from pairhunt.train.augment import random_symmetry, symmetry_for
 from pairhunt.train.data import TrainingData
 from pairhunt.train.loop import RunTrainer, TrainConfig, best_record
 from pairhunt.train.pairwise import four_momenta, kinematic_index, pair_scale
@@ -197,30 +198,12 @@ def load_calibration(run_dir: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def symmetry_augmented(jets: torch.Tensor, features: list[str], generator: torch.Generator) -> torch.Tensor:
-    """The events rotated in phi by a random angle and mirrored in eta with probability 1/2.
-
-    Both are exact symmetries of pp collisions and of the detector model, so a background-only
-    model learns them instead of the azimuths of its finite training set: more distinct events
-    for free. ``jets`` holds the unnormalised features (padded jets are zero and stay zero).
-    """
-    angle = (torch.rand(len(jets), 1, generator=generator) * (2 * math.pi)).to(jets.device)
-    mirror = torch.where(torch.rand(len(jets), 1, generator=generator) < 0.5, -1.0, 1.0).to(jets.device)
-    sin_i, cos_i, eta_i = (features.index(name) for name in ("sin_phi", "cos_phi", "eta"))
-    sin, cos = jets[..., sin_i], jets[..., cos_i]
-    out = jets.clone()
-    out[..., sin_i] = sin * torch.cos(angle) + cos * torch.sin(angle)
-    out[..., cos_i] = cos * torch.cos(angle) - sin * torch.sin(angle)
-    out[..., eta_i] = jets[..., eta_i] * mirror
-    return out
-
-
 class AbcTrainer(RunTrainer):
     """Train the ABC model; ``best.pt`` has the lowest weighted validation loss, or with
     ``stop_isr_share`` is the state where the run stopped.
 
     With ``augment`` every training batch is randomly rotated in phi and mirrored in eta
-    (:func:`symmetry_augmented`); validation events are used as they are.
+    (:mod:`pairhunt.train.augment`); validation events are used as they are.
 
     ``stop_isr_share`` ends the run at the first validation whose background pT share in ISR
     falls below it. Why: training starts with a third to two thirds of the QCD pT in ISR and the
@@ -243,6 +226,7 @@ class AbcTrainer(RunTrainer):
         self.abc_config = abc_config
         self.augment = augment
         self.stop_isr_share = stop_isr_share
+        self.symmetry = symmetry_for(list(topology.jets.features), [f.name for f in topology.jets.features]) if augment else None
         super().__init__(topology, data, run_dir, config)
 
     def _metadata(self, data: TrainingData) -> dict:
@@ -268,8 +252,8 @@ class AbcTrainer(RunTrainer):
 
     def batch_loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         jets = batch["jets"]
-        if self.augment:
-            jets = symmetry_augmented(jets, self.meta["features"], generator)
+        if self.symmetry is not None:
+            jets = self.symmetry(jets, *random_symmetry(len(jets), generator, jets.device))
         terms = self.model.losses(jets, batch["mask"], generator)
         weights = batch["weights"]
         means = {name: (weights * value).sum() / weights.sum() for name, value in terms.items()}

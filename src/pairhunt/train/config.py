@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 
 from pairhunt.errors import PairhuntError
 
+ABC_CATEGORIES = ("A", "B", "ISR")  # what ABC assigns each jet to: one of the two parents or ISR
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -37,13 +39,14 @@ class ModelConfig:
     tensor_dim: int = 32
     dropout: float = 0.0
     pair_bias: int = 0  # width of the MLP that turns pairwise jet features into attention biases; 0: none
+    tuple_mass: int = 0  # width of the MLP that scores each candidate tuple from its invariant masses; 0: none
 
     def __post_init__(self):
         sizes = {"dim": self.dim, "heads": self.heads, "encoder layers": self.encoder_layers, "tensor dim": self.tensor_dim}
         bad = [f"{name} {value}" for name, value in sizes.items() if value < 1]
-        bad += [f"{name} {value}" for name, value in (("branch layers", self.branch_layers), ("pair bias", self.pair_bias)) if value < 0]
+        bad += [f"{name} {value}" for name, value in (("branch layers", self.branch_layers), ("pair bias", self.pair_bias), ("tuple mass", self.tuple_mass)) if value < 0]
         if bad:
-            raise PairhuntError(f"model size: {', '.join(bad)} (sizes are positive; branch layers and pair bias may be 0)")
+            raise PairhuntError(f"model size: {', '.join(bad)} (sizes are positive; branch layers, pair bias and tuple mass may be 0)")
         if self.dim % self.heads:
             raise PairhuntError(f"model size: dim {self.dim} does not divide into {self.heads} heads")
         if not 0 <= self.dropout < 1:
@@ -70,6 +73,20 @@ class AbcConfig:
     margin_weight: float = 1.0
     margin: float = 1.0  # latent distance below which a random pair is penalised
     isr_weight: float = 4.0
+
+    def __post_init__(self):
+        sizes = {"dim": self.dim, "heads": self.heads, "layers": self.layers, "pair hidden": self.pair_hidden,
+                 "latent": self.latent, "autoencoder hidden": self.autoencoder_hidden}
+        bad = [f"{name} {value}" for name, value in sizes.items() if value < 1]
+        bad += [f"{name} {value}" for name, value in (("temperature", self.temperature), ("mass scale", self.mass_scale)) if not value > 0]
+        if bad:
+            raise PairhuntError(f"ABC model: {', '.join(bad)} (sizes, temperature and mass scale are positive)")
+        if self.dim % self.heads or self.dim <= len(ABC_CATEGORIES):
+            raise PairhuntError(f"ABC model: dim {self.dim} must exceed {len(ABC_CATEGORIES)} and divide into {self.heads} heads")
+        terms = {"reconstruction": self.reconstruction_weight, "crossed": self.crossed_weight, "margin": self.margin_weight,
+                 "isr": self.isr_weight, "margin distance": self.margin}
+        if negative := [f"{name} {value}" for name, value in terms.items() if not value >= 0]:
+            raise PairhuntError(f"ABC loss: {', '.join(negative)} (weights and the margin are 0 or more)")
 
     def to_dict(self) -> dict:
         return asdict(self)

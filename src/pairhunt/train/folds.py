@@ -25,11 +25,12 @@ def fold_run_dir(run_dir: str | Path, fold: int) -> Path:
 
 
 def fold_trainers(
-    topology: Topology, data: TrainingData, run_dir: str | Path, model_config: ModelConfig, config: TrainConfig, folds: int
+    topology: Topology, data: TrainingData, run_dir: str | Path, model_config: ModelConfig, config: TrainConfig, folds: int,
+    augment: bool = False,
 ) -> Iterator[Trainer]:
     """One trainer per fold, built when the previous fold is done (one model in memory at a time)."""
     for fold in range(folds):
-        yield Trainer(topology, data, fold_run_dir(run_dir, fold), model_config, config, FoldRule(folds, fold))
+        yield Trainer(topology, data, fold_run_dir(run_dir, fold), model_config, config, FoldRule(folds, fold), augment)
 
 
 def fold_runs(run_dir: str | Path) -> list[Path]:

@@ -3,7 +3,10 @@
 For a parent with k decay products the head scores every k-tuple of jets,
 S[i1..ik] = sum_{d} W[d1..dk] x[i1,d1] ... x[ik,dk], averaged over the permutations of the
 parent's interchangeable products so the score is exactly symmetric (q1 <-> q2), then masked for
-padding and repeated jets and log-softmaxed over the whole tuple tensor.
+padding and repeated jets and log-softmaxed over the whole tuple tensor. With ``tuple_mass`` an MLP
+of each tuple's invariant masses (the tuple's and its pairs') adds to S before the symmetrisation:
+what a chi-square fit reads (m_W, m_t) given to the network directly instead of learnt from
+per-jet inputs.
 """
 
 from __future__ import annotations
@@ -18,7 +21,15 @@ from pairhunt.contract import DETECTION_LOGITS, assignment_output, classificatio
 from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology
 from pairhunt.train.config import ModelConfig
-from pairhunt.train.pairwise import kinematic_index, pair_bias_mlp, pair_features
+from pairhunt.train.pairwise import (
+    four_momenta,
+    kinematic_index,
+    pair_bias_mlp,
+    pair_features,
+    small_mlp,
+    tuple_mass_count,
+    tuple_masses,
+)
 
 MASKED = -1e9  # finite: a parent with no valid tuple stays finite; the decoder rejects it
 
@@ -94,8 +105,11 @@ class SymmetricTensorAttention(nn.Module):
             x = torch.einsum("bmdr,bjd->bmjr", x, h).reshape(batch, x.shape[1] * n, -1)
         return x.reshape([batch] + [n] * self.k)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """``extra`` (``[B] + [N] * k``) adds to the scores before they are symmetrised."""
         scores = self.contract(self.project(x))
+        if extra is not None:
+            scores = scores + extra
         scores = sum(scores.permute(0, *(1 + p for p in perm)) for perm in self.permutations) / len(self.permutations)
         return scores.masked_fill(~self.valid(mask), MASKED)
 
@@ -129,7 +143,9 @@ class AssignmentModel(nn.Module):
     Optional global inputs (MET, ...) enter as one extra token; optional event-level regression
     and classification heads read the pooled event embedding. With ``config.pair_bias`` every
     attention block adds a bias made from the pairwise jet features (:mod:`pairwise`, normalised
-    with ``pair_scale``, ``[2, 5]``: their mean and std on the training set).
+    with ``pair_scale``, ``[2, 5]``: their mean and std on the training set). With
+    ``config.tuple_mass`` each parent's head adds an MLP of every tuple's invariant masses, normalised
+    with the pair mass's mean and std from ``pair_scale``.
     """
 
     def __init__(
@@ -166,12 +182,19 @@ class AssignmentModel(nn.Module):
         )
         self.detection = nn.Linear(config.dim, len(self.parents))
         self.pair_bias = None
-        if config.pair_bias:
+        self.tuple_scores = nn.ModuleDict()
+        if config.pair_bias or config.tuple_mass:
             self.index = kinematic_index([f.name for f in topology.jets.features])
             if pair_scale is None:
-                raise PairhuntError("a pairwise attention bias needs the pairwise features' mean and std (pair_scale)")
+                raise PairhuntError("pairwise features and tuple masses need the pairwise features' mean and std (pair_scale)")
+        if config.pair_bias:
             self.normalise_pairs = Normaliser(torch.tensor(pair_scale[0]), torch.tensor(pair_scale[1]))
             self.pair_bias = pair_bias_mlp(config.pair_bias, config.heads)
+        if config.tuple_mass:
+            self.normalise_masses = Normaliser(torch.tensor(pair_scale[0][-1]), torch.tensor(pair_scale[1][-1]))
+            for parent in self.parents:
+                if (k := len(topology.products[parent])) > 1:
+                    self.tuple_scores[parent] = small_mlp(tuple_mass_count(k), config.tuple_mass, 1)
         # regression outputs are in physical units: head * std + mean of the training targets
         self.regression_heads = nn.ModuleDict({name: nn.Linear(config.dim, 1) for name in self.regression_stats})
         self.classification_heads = nn.ModuleDict({name: nn.Linear(config.dim, n) for name, n in self.classes.items()})
@@ -188,12 +211,17 @@ class AssignmentModel(nn.Module):
             x = block(x, token_mask, bias)
         weights = token_mask.unsqueeze(-1).to(x.dtype)
         pooled = (x * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+        p4 = four_momenta(jets, self.index) if len(self.tuple_scores) else None
         outputs = {}
         for parent, branch, head in zip(self.parents, self.branches, self.heads):
             h = x
             for block in branch:
                 h = block(h, token_mask, bias)
-            outputs[assignment_output(parent)] = masked_log_softmax(head(h[:, :n_jets], mask))
+            extra = None
+            if parent in self.tuple_scores:
+                masses = self.normalise_masses(tuple_masses(p4, head.k))
+                extra = self.tuple_scores[parent](masses).squeeze(-1)
+            outputs[assignment_output(parent)] = masked_log_softmax(head(h[:, :n_jets], mask, extra))
         logits = self.detection(pooled)
         outputs[DETECTION_LOGITS] = logits
         for p, parent in enumerate(self.parents):

@@ -1,4 +1,5 @@
-"""Pairwise jet features (Δη, Δφ, ΔR, m_ij) and the attention bias a small MLP makes of them.
+"""Pairwise jet features (Δη, Δφ, ΔR, m_ij) and the attention bias a small MLP makes of them;
+the invariant masses of jet tuples, which SPA-NET's ``--tuple-mass`` head scores.
 
 The ABC model (as in its paper) and, with ``--pair-bias``, the SPA-NET model add this bias to
 their jet self-attention, as the Particle Transformer does: from per-jet (pT, η, φ, m) inputs an
@@ -9,6 +10,7 @@ reads, so an exported model needs no new input.
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import torch
@@ -50,10 +52,31 @@ def pair_features(jets: torch.Tensor, index: dict[str, int]) -> torch.Tensor:
     sin_dphi = sin_phi[:, :, None] * cos_phi[:, None, :] - cos_phi[:, :, None] * sin_phi[:, None, :]
     delta_r = torch.sqrt(delta_eta**2 + torch.atan2(sin_dphi, cos_dphi) ** 2 + 1e-12)
     p4 = four_momenta(jets, index)
-    pair = p4[:, :, None, :] + p4[:, None, :, :]
-    mass2 = pair[..., 3] ** 2 - pair[..., 0] ** 2 - pair[..., 1] ** 2 - pair[..., 2] ** 2
-    log_mass = torch.log1p(torch.sqrt(mass2.clamp_min(0.0) + 1e-6))
+    log_mass = log_invariant_mass(p4[:, :, None, :] + p4[:, None, :, :])
     return torch.stack([delta_eta, cos_dphi, sin_dphi, delta_r, log_mass], dim=-1)
+
+
+def log_invariant_mass(p4: torch.Tensor) -> torch.Tensor:
+    """log(1 + m) of four-momenta ``[..., 4]`` (px, py, pz, E); finite for massless and padded sums."""
+    mass2 = p4[..., 3] ** 2 - p4[..., 0] ** 2 - p4[..., 1] ** 2 - p4[..., 2] ** 2
+    return torch.log1p(torch.sqrt(mass2.clamp_min(0.0) + 1e-6))
+
+
+def tuple_mass_count(k: int) -> int:
+    """How many masses :func:`tuple_masses` gives a k-tuple: every subset of two or more jets."""
+    return 2**k - k - 1
+
+
+def tuple_masses(p4: torch.Tensor, k: int) -> torch.Tensor:
+    """``[B, N, ..., N, F]`` (k jet axes): log(1 + m) of every k-tuple of jets and of each of its
+    subsets of two or more jets (for a top: the triplet and its three pairs, one of them the W)."""
+    batch, n = p4.shape[:2]
+    masses = []
+    for size in range(2, k + 1):
+        for subset in itertools.combinations(range(k), size):
+            total = sum(p4[(slice(None), *(slice(None) if axis == a else None for a in range(k)), slice(None))] for axis in subset)
+            masses.append(log_invariant_mass(total).expand([batch] + [n] * k))
+    return torch.stack(masses, dim=-1)
 
 
 def pair_scale(data: TrainingData, features: list[str], max_events: int = 20_000) -> list[list[float]]:
@@ -67,8 +90,13 @@ def pair_scale(data: TrainingData, features: list[str], max_events: int = 20_000
 
 def pair_bias_mlp(hidden: int, heads: int) -> nn.Sequential:
     """Normalised pairwise features -> one additive attention bias per head."""
+    return small_mlp(len(PAIR_FEATURES), hidden, heads)
+
+
+def small_mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
+    """Two hidden GELU layers of one width: what turns a handful of physics features into scores."""
     return nn.Sequential(
-        nn.Linear(len(PAIR_FEATURES), hidden), nn.GELU(),
+        nn.Linear(inputs, hidden), nn.GELU(),
         nn.Linear(hidden, hidden), nn.GELU(),
-        nn.Linear(hidden, heads),
+        nn.Linear(hidden, outputs),
     )

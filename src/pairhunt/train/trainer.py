@@ -20,12 +20,14 @@ from pairhunt.contract import (
     FoldRule,
     assignment_output,
     classification_output,
+    global_feature_definitions,
     regression_output,
 )
 from pairhunt.errors import PairhuntError
 from pairhunt.slot_matching import best_correct, canonical, reconstructable
 from pairhunt.topology import Topology, topology_from_dict
 from pairhunt.train.abc_ensemble import member_dirs
+from pairhunt.train.augment import Symmetry, random_symmetry, symmetry_for
 from pairhunt.train.data import TrainingData
 from pairhunt.train.loop import RunTrainer, TrainConfig, device
 from pairhunt.train.loss import AssignmentLoss, balance_weights
@@ -85,7 +87,12 @@ def decode_outputs(outputs: dict[str, np.ndarray], mask: np.ndarray, topology: T
 
 
 class Trainer(RunTrainer):
-    """Supervised SPA-NET-style training; ``best.pt`` has the best validation per-parent efficiency."""
+    """Supervised SPA-NET-style training; ``best.pt`` has the best validation per-parent efficiency.
+
+    With ``augment`` every training batch is rotated in phi and mirrored in eta at random, its
+    event-level inputs (MET) with it (:mod:`pairhunt.train.augment`); validation events are used
+    as they are.
+    """
 
     kind = "spanet"
     monitor = "val_parent_efficiency"
@@ -98,10 +105,13 @@ class Trainer(RunTrainer):
         model_config: ModelConfig,
         config: TrainConfig,
         fold_rule: FoldRule | None = None,
+        augment: bool = False,
     ):
         """``fold_rule``: train one fold of a k-fold model on the events of ``data`` it does not score."""
         self.model_config = model_config
         self.fold_rule = fold_rule
+        self.augment = augment
+        self.symmetries = symmetries(topology) if augment else None  # checked before the data are split
         self.loss = AssignmentLoss(topology, config.detection_weight)
         super().__init__(topology, data if fold_rule is None else fold_events(data, fold_rule), run_dir, config)
 
@@ -112,11 +122,12 @@ class Trainer(RunTrainer):
             model=self.model_config.to_dict(),
             classes={n: int(v.max()) + 1 for n, v in data.classifications.items()},
             regression_stats={n: (float(v.mean()), float(v.std() or 1.0)) for n, v in data.regressions.items()},
+            augment=self.augment,
         )
         if data.global_features is not None:
             g_mean, g_std = data.global_features.mean(axis=0), data.global_features.std(axis=0)
             meta["global_normalisation"] = {"mean": g_mean.tolist(), "std": g_std.tolist()}
-        if self.model_config.pair_bias:
+        if self.model_config.pair_bias or self.model_config.tuple_mass:
             meta["pair_scale"] = pair_scale(data, meta["features"])
         return meta
 
@@ -127,7 +138,13 @@ class Trainer(RunTrainer):
         return _tensors(self.train, balance_weights(self.train.targets, self.topology))
 
     def batch_loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        outputs = self.model(batch[JETS_INPUT], batch[MASK_INPUT], batch.get(GLOBALS_INPUT))
+        jets, globals_ = batch[JETS_INPUT], batch.get(GLOBALS_INPUT)
+        if self.symmetries is not None:
+            on_jets, on_globals = self.symmetries
+            angle, mirror = random_symmetry(len(jets), generator, jets.device)
+            jets = on_jets(jets, angle, mirror)
+            globals_ = None if globals_ is None else on_globals(globals_, angle, mirror)
+        outputs = self.model(jets, batch[MASK_INPUT], globals_)
         total, parts = self.loss(outputs, batch["targets"], batch["weights"])
         for name, (mean, std) in self.meta["regression_stats"].items():
             key = regression_output(name)
@@ -143,6 +160,18 @@ class Trainer(RunTrainer):
         outputs = predict(self.model, self.validation)
         slots = decode_outputs(outputs, self.validation.mask, self.topology)
         return assignment_metrics(slots, self.validation.targets, self.topology)
+
+
+def symmetries(topology: Topology) -> tuple[Symmetry, Symmetry]:
+    """How phi rotations and eta mirrors act on the jets' and on the event-level inputs."""
+    if topology.regressions:
+        raise PairhuntError(
+            f"topology {topology.name!r} regresses {', '.join(topology.regressions)}: symmetry augmentation "
+            "cannot know how a regression target turns with the event; train without --augment"
+        )
+    jets = symmetry_for(list(topology.jets.features), [f.name for f in topology.jets.features])
+    event_level = global_feature_definitions(topology)
+    return jets, symmetry_for(list(event_level.values()), list(event_level))
 
 
 def fold_events(data: TrainingData, rule: FoldRule) -> TrainingData:
