@@ -22,7 +22,7 @@ from pairhunt.errors import PairhuntError
 from pairhunt.topology import Topology
 from pairhunt.train.abc_ensemble import AbcEnsemble, member_dirs
 from pairhunt.train.abc_model import AbcConfig, AbcModel, candidate_kinematics, random_categories
-from pairhunt.train.augment import random_symmetry, symmetry_for
+from pairhunt.train.augment import Symmetry, random_symmetry
 from pairhunt.train.data import TrainingData
 from pairhunt.train.loop import RunTrainer, TrainConfig, best_record
 from pairhunt.train.pairwise import four_momenta, kinematic_index, pair_scale
@@ -226,7 +226,7 @@ class AbcTrainer(RunTrainer):
         self.abc_config = abc_config
         self.augment = augment
         self.stop_isr_share = stop_isr_share
-        self.symmetry = symmetry_for(list(topology.jets.features), [f.name for f in topology.jets.features]) if augment else None
+        self.symmetry = Symmetry(list(topology.jets.features)) if augment else None
         super().__init__(topology, data, run_dir, config)
 
     def _metadata(self, data: TrainingData) -> dict:

@@ -15,7 +15,7 @@ import torch
 from pairhunt.errors import PairhuntError
 from pairhunt.topology import Feature
 
-__all__ = ["Symmetry", "symmetry_for", "random_symmetry"]
+__all__ = ["Symmetry", "random_symmetry"]
 
 
 class Symmetry:
@@ -27,12 +27,13 @@ class Symmetry:
     """
 
     def __init__(self, features: list[Feature]):
-        by_transform: dict[tuple[str, str], int] = {}
+        """``features``: the definitions of the model inputs, in their order."""
+        phi: dict[str, int] = {}  # "sin"/"cos" -> position
         self.mirrored: list[int] = []
         for i, feature in enumerate(features):
             branch = feature.branches[0] if feature.branches else None
             if branch == "phi" and feature.transform in ("sin", "cos"):
-                by_transform[(feature.transform, branch)] = i
+                phi[feature.transform] = i
             elif branch == "eta" and feature.transform == "none":
                 self.mirrored.append(i)
             elif branch in ("phi", "eta"):
@@ -40,9 +41,9 @@ class Symmetry:
                     f"feature {feature.name!r} ({feature.transform} of {branch}): symmetry augmentation rotates "
                     "only sin/cos of phi and mirrors only eta itself"
                 )
-        if len(by_transform) == 1:
+        if len(phi) == 1:
             raise PairhuntError("symmetry augmentation needs both sin and cos of phi to rotate it")
-        self.rotated = [(by_transform[("sin", "phi")], by_transform[("cos", "phi")])] if by_transform else []
+        self.rotated = [(phi["sin"], phi["cos"])] if phi else []
 
     def __call__(self, values: torch.Tensor, angle: torch.Tensor, mirror: torch.Tensor) -> torch.Tensor:
         """``values`` [B, ..., F] rotated by ``angle`` [B] and multiplied in eta by ``mirror`` [B] (±1).
@@ -59,12 +60,6 @@ class Symmetry:
         for i in self.mirrored:
             out[..., i] = values[..., i] * mirror
         return out
-
-
-def symmetry_for(features: list[Feature], names: list[str]) -> Symmetry:
-    """The symmetry of the model inputs ``names`` (in that order), from their definitions."""
-    by_name = {f.name: f for f in features}
-    return Symmetry([by_name[name] for name in names])
 
 
 def random_symmetry(count: int, generator: torch.Generator, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:

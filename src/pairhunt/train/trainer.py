@@ -27,7 +27,7 @@ from pairhunt.errors import PairhuntError
 from pairhunt.slot_matching import best_correct, canonical, reconstructable
 from pairhunt.topology import Topology, topology_from_dict
 from pairhunt.train.abc_ensemble import member_dirs
-from pairhunt.train.augment import Symmetry, random_symmetry, symmetry_for
+from pairhunt.train.augment import Symmetry, random_symmetry
 from pairhunt.train.data import TrainingData
 from pairhunt.train.loop import RunTrainer, TrainConfig, device
 from pairhunt.train.loss import AssignmentLoss, balance_weights
@@ -169,9 +169,7 @@ def symmetries(topology: Topology) -> tuple[Symmetry, Symmetry]:
             f"topology {topology.name!r} regresses {', '.join(topology.regressions)}: symmetry augmentation "
             "cannot know how a regression target turns with the event; train without --augment"
         )
-    jets = symmetry_for(list(topology.jets.features), [f.name for f in topology.jets.features])
-    event_level = global_feature_definitions(topology)
-    return jets, symmetry_for(list(event_level.values()), list(event_level))
+    return Symmetry(list(topology.jets.features)), Symmetry(list(global_feature_definitions(topology).values()))
 
 
 def fold_events(data: TrainingData, rule: FoldRule) -> TrainingData:
