@@ -103,6 +103,8 @@ class ModelContract:
     # mean and standard deviation of each regression target in training (histogram ranges)
     regression_stats: dict[str, list[float]] = field(default_factory=dict)
     precision: str = "float32"
+    # an ensemble's models (pairhunt.ensemble: source file, normalisation, version); empty for one model
+    members: list[dict] = field(default_factory=list)
 
     def regression_range(self, target: str, width: float = 5.0) -> tuple[float, float]:
         """The span of ``target``'s regressed values a histogram shows: mean +- ``width`` standard

@@ -1,5 +1,5 @@
 """One module per ``pairhunt`` subcommand, each with ``register(subparsers)`` and ``execute(args)``."""
 
-from pairhunt.commands import anomaly, bumphunt, characterize, demo, evaluate, export, generate, run, train
+from pairhunt.commands import anomaly, bumphunt, characterize, demo, ensemble, evaluate, export, generate, run, train
 
-COMMANDS = (demo, generate, run, evaluate, bumphunt, anomaly, characterize, train, export)
+COMMANDS = (demo, generate, run, evaluate, bumphunt, anomaly, characterize, train, export, ensemble)
