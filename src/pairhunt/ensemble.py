@@ -75,10 +75,20 @@ def interchangeable_pairs(contract: ModelContract) -> list[tuple[str, str]]:
     return pairs
 
 
-def _align(helper, contract: ModelContract, reference: str, member: str, node_prefix: str) -> tuple[list, dict[str, str]]:
-    """Nodes that swap ``member``'s interchangeable parents where that agrees better with
-    ``reference`` (both output-name prefixes), and the member's output names to average."""
-    nodes, renamed = [], {}
+def _probabilities(helper, contract: ModelContract, member: str) -> tuple[list, dict[str, str]]:
+    """Nodes computing ``member``'s tuple probabilities of every interchangeable parent, and their names."""
+    nodes, names = [], {}
+    for parent in dict.fromkeys(p for pair in interchangeable_pairs(contract) for p in pair):  # ordered: a reproducible graph
+        names[parent] = f"{member}probability_{parent}"
+        nodes.append(helper.make_node("Exp", [member + assignment_output(parent)], [names[parent]]))
+    return nodes, names
+
+
+def _align(helper, contract: ModelContract, reference: dict[str, str], member: str, node_prefix: str) -> tuple[list, dict[str, str]]:
+    """Nodes that swap ``member``'s (an output-name prefix) interchangeable parents where that
+    agrees better with the ``reference`` tuple probabilities, and the member's output names to average."""
+    nodes, mine = _probabilities(helper, contract, member)
+    renamed = {}
     parents = list(contract.model_topology.parents)
     for first, second in interchangeable_pairs(contract):
         tag = f"{node_prefix}{first}_{second}/"
@@ -86,19 +96,13 @@ def _align(helper, contract: ModelContract, reference: str, member: str, node_pr
         axes = f"{tag}tuple_axes"
         nodes.append(helper.make_node("Constant", [], [axes], value_ints=list(range(1, k + 1))))
 
-        def probability(prefix: str, parent: str) -> str:
-            name = f"{tag}p_{prefix.rstrip('/')}_{parent}"
-            nodes.append(helper.make_node("Exp", [prefix + assignment_output(parent)], [name]))
-            return name
-
         def overlap(a: str, b: str) -> str:
             name = f"{tag}overlap_{len(nodes)}"
             nodes.append(helper.make_node("Mul", [a, b], [name + "_product"]))
             nodes.append(helper.make_node("ReduceSum", [name + "_product", axes], [name], keepdims=0))
             return name
 
-        r1, r2 = probability(reference, first), probability(reference, second)
-        m1, m2 = probability(member, first), probability(member, second)
+        r1, r2, m1, m2 = reference[first], reference[second], mine[first], mine[second]
         same, swapped = f"{tag}same", f"{tag}swapped"
         nodes.append(helper.make_node("Add", [overlap(r1, m1), overlap(r2, m2)], [same]))
         nodes.append(helper.make_node("Add", [overlap(r1, m2), overlap(r2, m1)], [swapped]))
@@ -214,8 +218,10 @@ def compose_ensemble(sources: list[str | Path], output: str | Path) -> ModelCont
         value_info += list(member.value_info)
         for name in member_outputs:
             member_outputs[name].append(prefix + name)
+    reference_nodes, reference = _probabilities(helper, contract, MEMBER_PREFIX.format(0))
+    nodes += reference_nodes
     for index in range(1, len(protos)):
-        aligning, renamed = _align(helper, contract, MEMBER_PREFIX.format(0), MEMBER_PREFIX.format(index), f"align{index}/")
+        aligning, renamed = _align(helper, contract, reference, MEMBER_PREFIX.format(index), f"align{index}/")
         nodes += aligning
         member_outputs = {name: [renamed.get(n, n) for n in names] for name, names in member_outputs.items()}
     for name, names in member_outputs.items():
