@@ -7,7 +7,8 @@ used in training.
 
 - set-level accuracy over the library at several set sizes (disjoint sets of held-out events,
   unweighted by hit-or-miss; a set is assigned its most probable theory, and flagged unlike
-  every theory against the thresholds of its size), with the confusion matrix;
+  every theory, on the map or in the pooled representation, against the thresholds of its size),
+  with the confusion matrix;
 - single-event accuracy: the same network on sets of one event, each theory's density made from
   one half of the held-out events and tested on the other (and the other way round);
 - the same on windowed sets (events within ±15 % of each theory's median mass), as
@@ -30,35 +31,39 @@ from pairhunt.theory import TheoryDensity, TheoryMap, disjoint_sets, load_events
 from pairhunt.theory.embedding import Placement
 
 
-def embedded_sets(
+def placed_sets(
     theory_map: TheoryMap, run: str, dataset: str, size: int, rng: np.random.Generator, window: float | None = None
-) -> np.ndarray:
-    """Points of the disjoint sets of ``size`` held-out events of ``dataset``; with ``window``, only
-    events within that fraction of the sample's weighted median mass (as a bump hunt's window)."""
+) -> Placement:
+    """The disjoint sets of ``size`` held-out events of ``dataset`` placed on the map; with
+    ``window``, only events within that fraction of the sample's weighted median mass (as a bump
+    hunt's window)."""
     events = load_events(run, theory_map.contract.method, [dataset], tuple(theory_map.contract.features))
     if window is not None:
         order = np.argsort(events.mass)
         median = events.mass[order][np.searchsorted(np.cumsum(events.weight[order]), 0.5 * events.weight.sum())]
         events = events.subset(np.abs(events.mass - median) < window * median)
     sets = disjoint_sets(events.weight, size, rng)
-    return theory_map.embed(events.features[sets], np.ones(sets.shape, dtype=np.float32)) if len(sets) else np.zeros((0, theory_map.contract.latent))
+    return theory_map.place(events.features[sets], np.ones(sets.shape, dtype=np.float32), size)
 
 
 def set_accuracy(theory_map: TheoryMap, run: str, size: int, seed: int, window: float | None = None) -> dict:
     rng = np.random.default_rng(seed)
     classes = theory_map.classes
     confusion = np.zeros((len(classes), len(classes)), dtype=int)
-    flagged = {}
+    flagged, on_map, pooled = {}, {}, {}
     for k, name in enumerate(classes):
-        placement = theory_map.place(embedded_sets(theory_map, run, name, size, rng, window), size)
+        placement = placed_sets(theory_map, run, name, size, rng, window)
         for nearest in placement.nearest():
             confusion[k, classes.index(nearest)] += 1
         flagged[name] = float(placement.unlike.mean())
+        on_map[name], pooled[name] = float(placement.unlike_on_map.mean()), float(placement.unlike_pooled.mean())
     per_theory = {name: float(confusion[k, k] / max(confusion[k].sum(), 1)) for k, name in enumerate(classes)}
     return {
         "set_size": size, "sets": int(confusion.sum()), "accuracy": float(np.trace(confusion) / confusion.sum()),
         "per_theory": per_theory, "confusion": confusion.tolist(), "unlike_fraction": flagged,
         "unlike_fraction_all": float(np.average(list(flagged.values()), weights=confusion.sum(axis=1))),
+        "unlike_on_map_fraction_all": float(np.average(list(on_map.values()), weights=confusion.sum(axis=1))),
+        "unlike_pooled_fraction_all": float(np.average(list(pooled.values()), weights=confusion.sum(axis=1))),
     }
 
 
@@ -67,7 +72,7 @@ def single_event_accuracy(theory_map: TheoryMap, run: str, seed: int) -> float:
     rng = np.random.default_rng(seed)
     halves: list[dict[str, np.ndarray]] = [{}, {}]
     for name in theory_map.classes:
-        points = embedded_sets(theory_map, run, name, 1, rng)
+        points = placed_sets(theory_map, run, name, 1, rng).points
         halves[0][name], halves[1][name] = points[: len(points) // 2], points[len(points) // 2 :]
     correct = total = 0
     for fit, test in ((0, 1), (1, 0)):
@@ -137,20 +142,19 @@ def main() -> None:
         "windowed_15_percent": set_accuracy(theory_map, args.run, size, args.seed, window=0.15),
     }
     gluinos = [n for n in theory_map.classes if n.startswith("gluino")]
-    mass_points = embedded_sets(theory_map, args.run, args.left_out_mass, size, rng)
-    result["ordering"] = {args.left_out_mass: ordering(theory_map, mass_points, args.neighbours, gluinos)}
+    mass = placed_sets(theory_map, args.run, args.left_out_mass, size, rng)
+    result["ordering"] = {args.left_out_mass: ordering(theory_map, mass.points, args.neighbours, gluinos)}
     left_out_run = args.left_out_run or args.run
-    placed: dict[str, Placement] = {
-        name: theory_map.place(embedded_sets(theory_map, left_out_run, name, size, rng), size) for name in args.left_out_theory
-    }
+    placed = {name: placed_sets(theory_map, left_out_run, name, size, rng) for name in args.left_out_theory}
     result["left_out_theory"] = {
         name: {"sets": len(p.points), "unlike_fraction": float(p.unlike.mean()),
+               "unlike_on_map_fraction": float(p.unlike_on_map.mean()), "unlike_pooled_fraction": float(p.unlike_pooled.mean()),
                "nearest": {c: float(np.mean(p.nearest() == c)) for c in theory_map.classes if np.any(p.nearest() == c)}}
         for name, p in placed.items()
     }
-    result["left_out_mass_unlike_fraction"] = float(theory_map.place(mass_points, size).unlike.mean())
+    result["left_out_mass_unlike_fraction"] = float(mass.unlike.mean())
     output = Path(args.output)
-    plot(theory_map, {args.left_out_mass: mass_points, **{n: p.points for n, p in placed.items()}}, output.with_suffix(".png"))
+    plot(theory_map, {args.left_out_mass: mass.points, **{n: p.points for n, p in placed.items()}}, output.with_suffix(".png"))
     output.write_text(json.dumps(result, indent=2) + "\n")
     at_size = result["accuracy_by_set_size"].get(str(size))
     if at_size:

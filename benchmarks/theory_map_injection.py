@@ -55,7 +55,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     results = {}
     for injected in args.injected:
-        named, flagged, sizes, failed = Counter(), 0, [], 0
+        named, flagged, on_map, pooled, sizes, failed = Counter(), 0, 0, 0, [], 0
         for _ in range(args.pseudo_datasets):
             data = pseudo_data(qcd, signal, args.background, injected, rng)
             try:
@@ -65,15 +65,19 @@ def main() -> None:
                 continue
             named[placed["ranking"][0]["theory"]] += 1
             flagged += placed["unlike_every_theory"]
+            on_map += placed["unlike_on_map"]
+            pooled += placed["unlike_pooled"]
             sizes.append(placed["effective_events"])
         done = args.pseudo_datasets - failed
         results[str(injected)] = {
             "pseudo_datasets": args.pseudo_datasets, "no_excess": failed,
             "named_first": {k: v / max(done, 1) for k, v in named.most_common()},
-            "unlike_fraction": flagged / max(done, 1), "median_effective_events": float(np.median(sizes)) if sizes else None,
+            "unlike_fraction": flagged / max(done, 1), "unlike_on_map_fraction": on_map / max(done, 1),
+            "unlike_pooled_fraction": pooled / max(done, 1), "median_effective_events": float(np.median(sizes)) if sizes else None,
         }
         top = ", ".join(f"{k} {v:.2f}" for k, v in list(results[str(injected)]["named_first"].items())[:3])
-        print(f"{injected:g} injected: named first {top}; flagged unlike {results[str(injected)]['unlike_fraction']:.2f}; "
+        print(f"{injected:g} injected: named first {top}; flagged unlike {results[str(injected)]['unlike_fraction']:.2f} "
+              f"(on the map {on_map / max(done, 1):.2f}, pooled {pooled / max(done, 1):.2f}); "
               f"no excess in {failed}; median effective events {results[str(injected)]['median_effective_events']}")
     Path(args.output).write_text(json.dumps({"demo": args.demo, "window_gev": args.window, "seed": args.seed, "results": results}, indent=2) + "\n")
 

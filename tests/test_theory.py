@@ -1,5 +1,5 @@
 """The theory map: permutation invariance, the contrastive loss on toy clusters, export parity,
-reproducibility by seed, the density's unlike flag, disjoint sets, the window's background
+reproducibility by seed, the novelty test's unlike flag, disjoint sets, the window's background
 subtraction, and `pairhunt train embed` / `export` / `characterize` on a real run."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch", reason="needs the 'train' extra")
 
 from pairhunt.cli import main  # noqa: E402
 from pairhunt.errors import PairhuntError  # noqa: E402
-from pairhunt.theory import TheoryDensity, TheoryEvents, TheoryMap, disjoint_sets, draw_sets, window_set  # noqa: E402
+from pairhunt.theory import SetNovelty, TheoryDensity, TheoryEvents, TheoryMap, disjoint_sets, draw_sets, window_set  # noqa: E402
 from pairhunt.train.config import EmbedConfig  # noqa: E402
 from pairhunt.train.embed_model import SetEmbedding, contrastive_loss  # noqa: E402
 from pairhunt.train.embed_trainer import EmbedTrainer, export_embedding, load_embedding_run  # noqa: E402
@@ -22,12 +22,14 @@ SOURCE = {"topology": "toy", "topology_inputs": [], "method": "toy"}
 TINY = EmbedConfig(hidden=16, latent=2, set_size=8, steps=300, validate_every=50, library_sets=60, seed=3)
 
 
-def toy_theory(centre: float, n: int, seed: int, weighted: bool = False) -> TheoryEvents:
-    """Four features around ``centre`` (the first one a 'mass' far apart, the rest overlapping)."""
+def toy_theory(centre: float, n: int, seed: int, weighted: bool = False, shift_d: float = 0.0) -> TheoryEvents:
+    """Four features around ``centre`` (the first one a 'mass' far apart, the rest overlapping;
+    ``shift_d`` moves the last one, which no library theory differs in)."""
     rng = np.random.default_rng(seed)
     features = rng.normal(0.0, 1.0, (n, 4)).astype(np.float32)
     features[:, 0] += centre
     features[:, 1] += 0.3 * centre
+    features[:, 3] += shift_d
     weight = rng.uniform(0.5, 2.0, n) if weighted else np.ones(n)
     return TheoryEvents(features, weight, np.exp(6 + 0.1 * features[:, 0]).astype(np.float64), ("a", "b", "c", "d"), np.full(n, "toy"))
 
@@ -76,15 +78,25 @@ def test_toy_theories_form_separate_clusters(toy_run):
     assert min(gaps) > 3 * spread
     # disjoint held-out sets of each theory are recognised
     model, meta, _ = load_embedding_run(run_dir)
-    density = TheoryDensity(points, library["thresholds"])
+    density, novelty = TheoryDensity(points, library["thresholds"]), SetNovelty.from_dict(library["novelty"])
     rng = np.random.default_rng(9)
-    for k, (name, centre) in enumerate([("low", 0.0), ("middle", 2.0), ("high", 4.0)]):
-        fresh = toy_theory(centre, 400, 100 + k)
-        sets = disjoint_sets(fresh.weight, TINY.set_size, rng)
+
+    def placed(events: TheoryEvents) -> tuple[np.ndarray, np.ndarray]:
+        sets = disjoint_sets(events.weight, TINY.set_size, rng)
         with torch.no_grad():
-            embedded = model(torch.from_numpy(fresh.features[sets]), torch.ones(sets.shape)).numpy()
-        assert np.mean(np.array(density.classes)[density.probabilities(embedded).argmax(axis=1)] == name) > 0.9
-        assert np.mean(density.unlike(embedded, TINY.set_size)) < 0.2
+            pooled = model.pool(torch.from_numpy(events.features[sets]), torch.ones(sets.shape))
+            embedded = model.rho(pooled).numpy()
+        nearest = np.array(density.classes)[density.probabilities(embedded).argmax(axis=1)]
+        return nearest, density.unlike(embedded, TINY.set_size), novelty.unlike(pooled.numpy(), TINY.set_size)
+
+    for k, (name, centre) in enumerate([("low", 0.0), ("middle", 2.0), ("high", 4.0)]):
+        nearest, on_map, in_pooled = placed(toy_theory(centre, 400, 100 + k))
+        assert np.mean(nearest == name) > 0.9 and np.mean(on_map) < 0.2 and np.mean(in_pooled) < 0.2
+    # a theory that differs from "middle" only where no library theory differs lands on it on
+    # the map, which has no reason to keep that direction; the novelty test, on the pooled
+    # representation before the map, flags it
+    nearest, on_map, in_pooled = placed(toy_theory(2.0, 400, 200, shift_d=2.0))
+    assert np.mean(nearest == "middle") > 0.8 and np.mean(in_pooled) > 0.7 and np.mean(in_pooled) > np.mean(on_map) + 0.3
 
 
 def test_same_seed_same_map_other_seed_other_map(toy_run, tmp_path):
@@ -111,6 +123,12 @@ def test_export_parity_and_contract(toy_run, tmp_path):
         with torch.no_grad():
             expected = model(torch.from_numpy(features), torch.from_numpy(weights)).numpy()
         np.testing.assert_allclose(theory_map.embed(features, weights), expected, atol=1e-5)
+        # the second output, the pooled representation, through the novelty test's distances
+        placement = theory_map.place(features, weights, size)
+        with torch.no_grad():
+            pooled = model.pool(torch.from_numpy(features), torch.from_numpy(weights)).numpy()
+        np.testing.assert_allclose(placement.distances, theory_map.novelty.distances(pooled), rtol=1e-3)
+        np.testing.assert_array_equal(placement.unlike, placement.unlike_on_map | placement.unlike_pooled)
         order = rng.permutation(size)
         np.testing.assert_allclose(theory_map.embed(features[:, order], weights[:, order]), expected, atol=1e-5)
     with pytest.raises(PairhuntError, match=r"\[sets, events, 4\]"):
@@ -148,6 +166,37 @@ def test_density_flags_points_far_from_every_theory():
     assert density.unlike(wide, 12).mean() == density.unlike(wide, 8).mean()  # the largest calibrated size not above
     with pytest.raises(PairhuntError, match="calibrate"):
         TheoryDensity(library).unlike(wide, 32)
+
+
+def test_novelty_flags_sets_unlike_every_theory():
+    rng = np.random.default_rng(1)
+    covariance = np.array([[1.0, 0.8, 0.0], [0.8, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+    def sets(centre: list[float], size: int, n: int) -> np.ndarray:
+        return rng.multivariate_normal(centre, covariance, (n, size)).mean(axis=1)
+
+    novelty = SetNovelty.fit({"a": sets([0, 0, 0], 32, 300), "b": sets([3, 0, 0], 32, 300)}, shrinkage=0.1)
+    novelty.calibrate({"a": sets([0, 0, 0], 32, 2000), "b": sets([3, 0, 0], 32, 2000)}, 0.05, set_size=32)
+    # sets of 8 scatter twice as far: their thresholds are larger, so as many of them pass
+    novelty.calibrate({"a": sets([0, 0, 0], 8, 2000), "b": sets([3, 0, 0], 8, 2000)}, 0.05, set_size=8)
+    assert 0.02 < novelty.unlike(sets([0, 0, 0], 32, 4000), 32).mean() < 0.08  # about the calibrated 5 %
+    assert 0.02 < novelty.unlike(sets([0, 0, 0], 8, 4000), 8).mean() < 0.08
+    assert novelty.unlike(sets([0, 0, 0], 8, 4000), 32).mean() > 0.5  # a small set judged as a large one
+    thresholds_12, thresholds_8 = novelty.thresholds_for(12), novelty.thresholds_for(8)
+    np.testing.assert_array_equal(thresholds_12, thresholds_8)  # the largest calibrated size not above
+    # a shift against the correlation of the first two features, and one in a feature no theory
+    # differs in: each far in Mahalanobis distance though close in each feature alone
+    assert novelty.unlike(sets([0.4, -0.4, 0], 32, 500), 32).mean() > 0.9
+    assert novelty.unlike(sets([1.5, 0, 1.0], 32, 500), 32).mean() > 0.9
+    again = SetNovelty.from_dict(json.loads(json.dumps(novelty.to_dict())))
+    probe = sets([0.2, 0.1, 0.3], 8, 50)
+    np.testing.assert_allclose(again.distances(probe), novelty.distances(probe))
+    with pytest.raises(PairhuntError, match="calibrate"):
+        SetNovelty.fit({"a": sets([0, 0, 0], 32, 50)}, 0.1).unlike(probe, 32)
+    with pytest.raises(PairhuntError, match="shrinkage"):
+        SetNovelty.fit({"a": sets([0, 0, 0], 32, 50)}, 1.0)
+    with pytest.raises(PairhuntError, match="covariance"):
+        SetNovelty.fit({"a": sets([0, 0, 0], 32, 3)}, 0.1)
 
 
 def test_sets_are_drawn_by_weight_and_test_sets_are_disjoint():
@@ -248,6 +297,8 @@ def test_shipped_theory_map_holds_the_library():
     assert 2 <= contract.latent <= 4
     points = theory_map.embed(np.zeros((2, contract.set_size, len(contract.features))), np.ones((2, contract.set_size)))
     assert points.shape == (2, contract.latent) and np.isfinite(points).all()
-    # the library's own sets sit inside their theory's region: few flagged
-    for name in contract.classes:
-        assert theory_map.place(np.array(contract.library[name]), contract.set_size).unlike.mean() < 0.2
+    placement = theory_map.place(np.zeros((2, contract.set_size, len(contract.features))), np.ones((2, contract.set_size)), contract.set_size)
+    assert placement.distances.shape == (2, len(contract.classes)) and np.isfinite(placement.distances).all()
+    # the novelty test carries every theory, and each theory's own centre is inside its region
+    assert theory_map.novelty.classes == contract.classes
+    assert not theory_map.novelty.unlike(theory_map.novelty.means, contract.set_size).any()

@@ -44,7 +44,8 @@ def execute(args: argparse.Namespace) -> int:
     print(f"window {args.window[0]:g}-{args.window[1]:g} GeV ({what}, {window.description['signal_region_events']} events in it):")
     for row in result["ranking"][:5]:
         print(f"  {row['theory']:<24} probability {row['probability']:.3f}")
-    flag = "UNLIKE every theory of the library" if result["unlike_every_theory"] else "like the library"
+    tests = [name for name, key in (("on the map", "unlike_on_map"), ("in the pooled representation", "unlike_pooled")) if result[key]]
+    flag = f"UNLIKE every theory of the library ({' and '.join(tests)})" if result["unlike_every_theory"] else "like the library"
     flag += f", as a set of {result['effective_events']:.0f} effective events"
     print(f"  {flag} ({result['unlike_fraction_of_resamples']:.0%} of resamples unlike)" if args.bootstrap else f"  {flag}")
     print(f"wrote {paths['json']} and {paths['map']}")

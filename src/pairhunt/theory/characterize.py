@@ -10,9 +10,10 @@ the window's events as they are.
 
 Statistical spread: the set is resampled (Poisson bootstrap of every event); the probabilities
 reported are averages over the resamples, and the fraction of resamples unlike every theory is
-reported beside the flag of the set itself. The flag compares the set with library sets of its
-*effective* size, (Σw)²/Σw², which the subtraction lowers: a small or heavily subtracted
-excess scatters more and is judged accordingly.
+reported beside the flag of the set itself. The set is flagged when it is unlike every theory on
+the map (its densities) or in the pooled representation (:mod:`pairhunt.theory.novelty`); both
+compare it with library sets of its *effective* size, (Σw)²/Σw², which the subtraction lowers: a
+small or heavily subtracted excess scatters more and is judged accordingly.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pairhunt.theory.embedding import TheoryMap
 from pairhunt.theory.inputs import TheoryEvents
 
 BINS_PER_WINDOW = 5  # mass bins per signal-region width in the sideband fit
-BOOTSTRAP_BATCH = 16  # resampled sets per model call
+BOOTSTRAP_BATCH = 16  # resampled sets drawn at a time
 BOOTSTRAP_TRIES = 100  # batches drawn at most: resamples with a non-positive total are skipped
 
 
@@ -89,19 +90,16 @@ def window_set(events: TheoryEvents, low: float, high: float, sideband: float = 
     return WindowSet(events.features, weights, description)
 
 
-def _bootstrap_points(theory_map: TheoryMap, window: WindowSet, n: int, rng: np.random.Generator) -> np.ndarray:
-    used = window.weights != 0
-    features, weights = window.features[used], window.weights[used]
-    points = []
+def _bootstrap_weights(weights: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``[n, events]``: Poisson resamples of ``weights`` that keep a positive total."""
+    kept = []
     for _ in range(BOOTSTRAP_TRIES):
         batch = weights * rng.poisson(1.0, size=(BOOTSTRAP_BATCH, len(weights)))
-        batch = batch[batch.sum(axis=1) > 0]
-        if len(batch):
-            points.extend(theory_map.embed(np.broadcast_to(features, (len(batch), *features.shape)), batch))
-        if len(points) >= n:
-            return np.array(points[:n])
+        kept.extend(batch[batch.sum(axis=1) > 0])
+        if len(kept) >= n:
+            return np.array(kept[:n])
     raise PairhuntError(
-        f"only {len(points)} of {BOOTSTRAP_TRIES * BOOTSTRAP_BATCH} resamples of the window kept more signal than subtracted "
+        f"only {len(kept)} of {BOOTSTRAP_TRIES * BOOTSTRAP_BATCH} resamples of the window kept more signal than subtracted "
         "background: the excess is too weak to characterise"
     )
 
@@ -117,11 +115,13 @@ def characterize(theory_map: TheoryMap, window: WindowSet, bootstrap: int = 200,
     unlike-every-theory flag of the set (judged against library sets of its effective size) and
     the fraction of resamples flagged; points for the plot."""
     used = window.weights != 0
-    size = effective_events(window.weights[used])
-    centre = theory_map.place(theory_map.embed(window.features[used][None], window.weights[used][None]), size)
+    features, weights = window.features[used], window.weights[used]
+    size = effective_events(weights)
+    centre = theory_map.place(features[None], weights[None], size)
     resampled = None
     if bootstrap:
-        resampled = theory_map.place(_bootstrap_points(theory_map, window, bootstrap, np.random.default_rng(seed)), size)
+        resamples = _bootstrap_weights(weights, bootstrap, np.random.default_rng(seed))
+        resampled = theory_map.place(np.broadcast_to(features, (len(resamples), *features.shape)), resamples, size)
     spread = centre if resampled is None else resampled
     probabilities = spread.probabilities.mean(axis=0)
     order = np.argsort(-probabilities)
@@ -131,11 +131,13 @@ def characterize(theory_map: TheoryMap, window: WindowSet, bootstrap: int = 200,
         "ranking": [
             {"theory": theory_map.classes[k], "probability": float(probabilities[k]),
              "nearest_in_resamples": float(np.mean(nearest == theory_map.classes[k])),
-             "log_density": float(centre.log_densities[0, k]), "threshold": float(theory_map.density.thresholds_for(size)[k])}
+             "log_density": float(centre.log_densities[0, k]), "threshold": float(theory_map.density.thresholds_for(size)[k]),
+             "distance": float(centre.distances[0, k]), "distance_threshold": float(theory_map.novelty.thresholds_for(size)[k])}
             for k in order
         ],
         "effective_events": size,
         "unlike_every_theory": bool(centre.unlike[0]),
+        "unlike_on_map": bool(centre.unlike_on_map[0]), "unlike_pooled": bool(centre.unlike_pooled[0]),
         "unlike_fraction_of_resamples": None if resampled is None else float(resampled.unlike.mean()),
         "point": centre.points[0].tolist(),
         "resampled_points": [] if resampled is None else resampled.points.tolist(),

@@ -113,5 +113,7 @@ class EmbedConfig:
     library_sets: int = 300  # embedded training sets per theory that make its density on the map
     unlike_quantile: float = 0.05  # the usual 95 % region of each theory
     threshold_set_sizes: tuple[int, ...] = (8, 16, 32, 64)  # the unlike thresholds are calibrated for each
+    novelty_sets: int = 1000  # training sets per theory that fix the novelty test's mean and covariance
+    novelty_shrinkage: float = 0.1  # the novelty test's covariances, this far towards their diagonal
     seed: int = 1
     threads: int = 1

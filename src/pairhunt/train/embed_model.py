@@ -39,10 +39,26 @@ class SetEmbedding(nn.Module):
         self.phi = _mlp([n_features, hidden, hidden, hidden])
         self.rho = _mlp([hidden, hidden, latent])
 
-    def forward(self, events: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def pool(self, events: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``[S, hidden]``: the set's representation before ρ, the weighted mean of the φ's."""
         per_event = self.phi((events - self.mean) / self.std)
-        pooled = (weights.unsqueeze(-1) * per_event).sum(dim=1) / weights.sum(dim=1, keepdim=True)
-        return self.rho(pooled)
+        return (weights.unsqueeze(-1) * per_event).sum(dim=1) / weights.sum(dim=1, keepdim=True)
+
+    def forward(self, events: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return self.rho(self.pool(events, weights))
+
+
+class MapOutputs(nn.Module):
+    """What the exported map computes: the point on the map and the pooled representation (the
+    novelty test's statistic, :mod:`pairhunt.theory.novelty`)."""
+
+    def __init__(self, model: SetEmbedding):
+        super().__init__()
+        self.model = model
+
+    def forward(self, events: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.model.pool(events, weights)
+        return self.model.rho(pooled), pooled
 
 
 def contrastive_loss(points: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:

@@ -7,7 +7,9 @@ picks the checkpoint, and the validation events also set each theory's unlike th
 
 The run directory holds ``config.json`` (kind ``embed``, topology, method, features, theories,
 normalisation, settings), ``best.pt``, ``history.json`` and ``library.json`` (per theory its
-embedded training sets and its threshold): everything the exported model's contract carries.
+embedded training sets and its density threshold, and the novelty test fitted on the training
+sets' pooled representations; both thresholds calibrated on the validation sets): everything the
+exported model's contract carries.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pairhunt.errors import PairhuntError
-from pairhunt.theory.contract import EMBEDDING_OUTPUT, EVENTS_INPUT, WEIGHTS_INPUT, EmbeddingContract
+from pairhunt.theory.contract import EMBEDDING_OUTPUT, EVENTS_INPUT, POOLED_OUTPUT, WEIGHTS_INPUT, EmbeddingContract
 from pairhunt.theory.density import TheoryDensity
 from pairhunt.theory.inputs import TheoryEvents
+from pairhunt.theory.novelty import SetNovelty
 from pairhunt.theory.sets import draw_sets
 from pairhunt.train.config import EmbedConfig
-from pairhunt.train.embed_model import SetEmbedding, contrastive_loss
+from pairhunt.train.embed_model import MapOutputs, SetEmbedding, contrastive_loss
 from pairhunt.train.loop import seed_everything, warmup_cosine
 
 MIN_EVENTS = 20  # per theory and split: fewer cannot make distinct sets
@@ -134,21 +137,28 @@ class EmbedTrainer:
         self._write(history)
         return history
 
-    def _points(self, theories: list[TheoryEvents], n_sets: int, set_size: int) -> dict[str, np.ndarray]:
+    def embedded_sets(self, theories: list[TheoryEvents], n_sets: int, set_size: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Per theory, ``n_sets`` sets of ``set_size`` events: their points on the map and their pooled representations."""
         features, labels = _sets(theories, n_sets, dataclasses.replace(self.config, set_size=set_size), self.rng)
         with torch.no_grad():
-            points = _embed(self.model, features).numpy().astype(np.float64)
-        return {name: points[labels.numpy() == k] for k, name in enumerate(self.names)}
+            pooled = self.model.pool(features, torch.ones(features.shape[:2]))
+            points = self.model.rho(pooled).numpy().astype(np.float64)
+        pooled = pooled.numpy().astype(np.float64)
+        labels = labels.numpy()
+        return ({name: points[labels == k] for k, name in enumerate(self.names)},
+                {name: pooled[labels == k] for k, name in enumerate(self.names)})
 
     def _write(self, history: list[dict]) -> None:
         """The run directory; ``library.json`` last."""
         config = self.config
-        library = self._points(self.train, config.library_sets, config.set_size)
+        library = self.embedded_sets(self.train, config.library_sets, config.set_size)[0]
         density = TheoryDensity(library)
-        thresholds = {
-            str(size): density.calibrate(self._points(self.validation, config.library_sets, size), config.unlike_quantile, size)
-            for size in config.threshold_set_sizes
-        }
+        novelty = SetNovelty.fit(self.embedded_sets(self.train, config.novelty_sets, config.set_size)[1], config.novelty_shrinkage)
+        thresholds = {}
+        for size in config.threshold_set_sizes:
+            points, pooled = self.embedded_sets(self.validation, config.library_sets, size)
+            thresholds[str(size)] = density.calibrate(points, config.unlike_quantile, size)
+            novelty.calibrate(pooled, config.unlike_quantile, size)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         meta = {
             "kind": "embed", **self.source, "features": self.features, "theories": self.names,
@@ -159,7 +169,7 @@ class EmbedTrainer:
         torch.save({"model": self.model.state_dict()}, self.run_dir / "best.pt")
         (self.run_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
         (self.run_dir / "library.json").write_text(json.dumps(
-            {"library": {n: p.tolist() for n, p in library.items()}, "thresholds": thresholds}) + "\n")
+            {"library": {n: p.tolist() for n, p in library.items()}, "thresholds": thresholds, "novelty": novelty.to_dict()}) + "\n")
 
 
 def load_embedding_run(run_dir: str | Path) -> tuple[SetEmbedding, dict, dict]:
@@ -186,8 +196,8 @@ def export_embedding(run_dir: str | Path, output: str | Path) -> EmbeddingContra
     args = (torch.randn(3, settings.set_size, len(meta["features"])), torch.rand(3, settings.set_size) + 0.5)
     sets, events = torch.export.Dim("sets", min=1, max=1_000_000), torch.export.Dim("set_size", min=1, max=1_000_000)
     program = torch.onnx.export(
-        model, args, dynamo=True, dynamic_shapes=({0: sets, 1: events}, {0: sets, 1: events}),
-        input_names=[EVENTS_INPUT, WEIGHTS_INPUT], output_names=[EMBEDDING_OUTPUT], opset_version=OPSET, verbose=False,
+        MapOutputs(model), args, dynamo=True, dynamic_shapes=({0: sets, 1: events}, {0: sets, 1: events}),
+        input_names=[EVENTS_INPUT, WEIGHTS_INPUT], output_names=[EMBEDDING_OUTPUT, POOLED_OUTPUT], opset_version=OPSET, verbose=False,
     )
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -195,7 +205,7 @@ def export_embedding(run_dir: str | Path, output: str | Path) -> EmbeddingContra
     contract = EmbeddingContract(
         topology=meta["topology"], topology_inputs=meta["topology_inputs"], method=meta["method"], features=meta["features"],
         set_size=settings.set_size, latent=settings.latent, classes=meta["theories"], library=library["library"],
-        thresholds=library["thresholds"], unlike_quantile=settings.unlike_quantile,
+        thresholds=library["thresholds"], novelty=library["novelty"], unlike_quantile=settings.unlike_quantile,
     )
     proto = onnx.load(str(output))
     onnx.helper.set_model_props(proto, {METADATA_KEY: contract.to_json()})
