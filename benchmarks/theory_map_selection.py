@@ -12,8 +12,8 @@ raises. Three flags are compared: the map's own kernel densities (below every th
 density quantile of its validation sets), the novelty test on the sets' pooled representations
 (``pairhunt.theory.novelty``, beyond every theory's 5 % distance quantile), and either of the two
 (what the map ships with). A left-out gluino *mass* is placed too: it should land between its
-neighbours and, being a gluino, mostly not be flagged. The setting with the highest mean flagged fraction over the
-left-out theories is the one to train on the whole library; the theory the final benchmark
+neighbours and, being a gluino, mostly not be flagged. The setting with the highest mean flagged
+fraction over the left-out theories is the one to train on the whole library; the theory the final benchmark
 leaves out (``benchmarks/theory_map.py``) plays no part here.
 """
 

@@ -23,6 +23,15 @@ def _logsumexp(values: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(top, axis=axis) + np.log(np.exp(values - top).sum(axis=axis))
 
 
+def thresholds_for_size(thresholds: dict[int, np.ndarray], set_size: float) -> np.ndarray:
+    """Of per-set-size thresholds, those of the largest calibrated size not above ``set_size``
+    (the smallest calibrated one below it): a small set is not judged as a large one."""
+    if not thresholds:
+        raise PairhuntError("no unlike thresholds: calibrate them first")
+    sizes = sorted(thresholds)
+    return thresholds[max([k for k in sizes if k <= set_size], default=sizes[0])]
+
+
 class _Kernel:
     """A Gaussian KDE of ``points [n, d]`` (Scott's factor n^(-1/(d+4)) times their covariance)."""
 
@@ -63,10 +72,7 @@ class TheoryDensity:
     def thresholds_for(self, set_size: float) -> np.ndarray:
         """Per theory, the threshold of the largest calibrated set size not above ``set_size``
         (the smallest calibrated one below it)."""
-        if not self.thresholds:
-            raise PairhuntError("this density has no thresholds: calibrate them first")
-        sizes = sorted(self.thresholds)
-        return self.thresholds[max([k for k in sizes if k <= set_size], default=sizes[0])]
+        return thresholds_for_size(self.thresholds, set_size)
 
     def unlike(self, points: np.ndarray, set_size: float) -> np.ndarray:
         """``[n]`` bool: below every theory's threshold for sets of ``set_size`` events."""

@@ -1,6 +1,6 @@
 """Is a set like any theory of the library? A Gaussian test of its pooled representation, per theory.
 
-Why not the map's densities: the map keeps, in two dimensions, what tells the library's theories
+Why beside the map's densities: the map keeps, in two dimensions, what tells the library's theories
 apart, and a theory outside the library can land on or between its clusters (stop pairs beside
 the gluino line, models/theory_map.md). The network's pooled representation, the weighted mean of
 the per-event φ's before ρ squeezes it onto the map, keeps every direction it learnt. Being a mean
@@ -12,8 +12,9 @@ of that theory's own validation sets exceed. As for sizes: smaller sets scatter 
 thresholds are calibrated per set size and a set is judged by those of the largest calibrated
 size not above its own. A set beyond every theory's threshold is *unlike every theory*.
 
-Chosen on the leave-one-theory-out protocol of ``benchmarks/theory_map_selection.py`` against the
-map's own densities (models/theory_map.md).
+A set is flagged unlike the library when either this test or the map's densities say so
+(:class:`pairhunt.theory.embedding.Placement`); compared on the leave-one-theory-out protocol of
+``benchmarks/theory_map_selection.py`` (models/theory_map.md).
 """
 
 from __future__ import annotations
@@ -21,13 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from pairhunt.errors import PairhuntError
-
-
-def _calibrated(thresholds: dict[int, np.ndarray], set_size: float) -> np.ndarray:
-    if not thresholds:
-        raise PairhuntError("the novelty test has no thresholds: calibrate them first")
-    sizes = sorted(thresholds)
-    return thresholds[max([k for k in sizes if k <= set_size], default=sizes[0])]
+from pairhunt.theory.density import thresholds_for_size
 
 
 class SetNovelty:
@@ -64,7 +59,7 @@ class SetNovelty:
 
     def thresholds_for(self, set_size: float) -> np.ndarray:
         """Per theory, the threshold of the largest calibrated set size not above ``set_size``."""
-        return _calibrated(self.thresholds, set_size)
+        return thresholds_for_size(self.thresholds, set_size)
 
     def unlike(self, pooled: np.ndarray, set_size: float) -> np.ndarray:
         """``[sets]`` bool: beyond every theory's threshold for sets of ``set_size`` events."""
