@@ -140,6 +140,12 @@ def test_export_parity_and_contract(toy_run, tmp_path):
         read_contract(path)
     with pytest.raises(PairhuntError, match="not a theory map"):
         TheoryMap("pair_abc")
+    from pairhunt.theory import EmbeddingContract
+
+    older = json.loads(contract.to_json())
+    del older["novelty"]  # a map exported before the pooled-representation test
+    with pytest.raises(PairhuntError, match="train it again"):
+        EmbeddingContract.from_json(json.dumps(older))
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
     with pytest.raises(PairhuntError, match="is not an ONNX model onnxruntime can load"):

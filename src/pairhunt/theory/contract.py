@@ -65,6 +65,11 @@ class EmbeddingContract:
             raise PairhuntError(f"{source}: malformed pairhunt metadata ({error})") from error
         if values.get("kind") != EMBED_KIND:
             raise PairhuntError(f"{source} is a {values.get('kind')!r} model, not a theory map (`pairhunt train embed`)")
+        if "novelty" not in values:
+            raise PairhuntError(
+                f"{source} is a theory map from before the pooled-representation unlike test (pairhunt "
+                f"{values.get('pairhunt_version', '?')}): train it again with `pairhunt train embed` and export it"
+            )
         try:
             return cls(**values)
         except TypeError as error:
