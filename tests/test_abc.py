@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import onnxruntime as ort
@@ -281,6 +282,59 @@ def test_export_parity_for_several_jet_counts(trained, exported, n_jets):
     np.testing.assert_allclose(probabilities, expected["category_probabilities"].numpy(), atol=1e-4)
     np.testing.assert_allclose(score, expected["anomaly_score"].numpy(), atol=1e-4, rtol=1e-4)
     np.testing.assert_allclose(decorrelated, expected["anomaly_score_decorrelated"].numpy(), atol=1e-2)
+
+
+OUTPUTS = ["category_probabilities", "anomaly_score", "anomaly_score_decorrelated"]
+
+
+def test_the_calibration_stage_rebuilt_from_the_run_s_table_reproduces_the_exported_model(trained, exported, qcd_data):
+    """The graph cut after the anomaly score and joined to a stage built from the same table gives
+    the exported file's outputs back: the cut is where the calibration starts, and the stage
+    computes the mass the model calibrates in."""
+    import onnx
+
+    from pairhunt.train.abc_trainer import load_calibration
+    from pairhunt.train.recalibrate import model_outputs, with_calibration
+
+    run_dir, _ = trained
+    rebuilt = with_calibration(onnx.load(str(exported)), FEATURES, load_calibration(run_dir))
+    before, after = model_outputs(exported, qcd_data, OUTPUTS), model_outputs(rebuilt, qcd_data, OUTPUTS)
+    for name in OUTPUTS[:2]:
+        np.testing.assert_array_equal(after[name], before[name])
+    np.testing.assert_allclose(after[OUTPUTS[2]], before[OUTPUTS[2]], atol=1e-4)
+    assert {p.key: p.value for p in rebuilt.metadata_props} == {p.key: p.value for p in onnx.load(str(exported)).metadata_props}
+
+
+def test_recalibrate_remakes_only_the_decorrelated_score_on_new_background(generated, exported, qcd_data, tmp_path, capsys):
+    from pairhunt.assign.onnx import read_contract
+    from pairhunt.cli import main
+    from pairhunt.train.abc_trainer import normalised_weights
+    from pairhunt.train.recalibrate import model_outputs
+
+    out = tmp_path / "recalibrated.onnx"
+    assert main(["recalibrate", str(exported), "--data", str(generated["qcd"]), "-o", str(out), "--bins", "4", "--smooth", "0"]) == 0
+    summary = json.loads(capsys.readouterr().out.split("\nwrote ")[0])
+    assert summary["events"] == len(qcd_data) and summary["bins"] == 4 and summary["smoothing"] == 0
+    assert read_contract(out) == read_contract(exported)
+    before, after = model_outputs(exported, qcd_data, OUTPUTS), model_outputs(out, qcd_data, OUTPUTS)
+    for name in OUTPUTS[:2]:
+        np.testing.assert_array_equal(after[name], before[name])
+    assert not np.allclose(after[OUTPUTS[2]], before[OUTPUTS[2]])  # four bins, not the run's own table
+    # calibrated on these very events: a cut keeps its fraction of their weight
+    weights = normalised_weights(qcd_data)
+    for cut, kept in ((0.5, 0.5), (0.8, 0.2)):
+        assert weights[after[OUTPUTS[2]] > cut].sum() / weights.sum() == pytest.approx(kept, abs=0.06)
+
+
+def test_recalibrate_refuses_a_model_that_is_not_abc(generated, tmp_path, capsys):
+    from pairhunt.assign.onnx import resolve_model_path
+    from pairhunt.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["recalibrate", str(resolve_model_path("ttbar_allhad")), "--data", str(generated["qcd"]), "-o", str(tmp_path / "x.onnx")])
+    assert stop.value.code == 2
+    assert "only ABC models are recalibrated" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
 
 
 def test_an_ensemble_assigns_with_its_first_member_and_scores_with_all(trained, qcd_data, tmp_path):

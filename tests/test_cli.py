@@ -100,6 +100,7 @@ def test_a_base_install_runs_and_names_each_missing_extra(shared_nanoaod, tmp_pa
         "train": (["train", "spanet", "--topology", "ttbar_allhad", "--data", "x.root", "-o", str(tmp_path / "r")], "train"),
         "export": (["export", str(tmp_path / "nowhere"), "-o", str(tmp_path / "m.onnx")], "train"),
         "ensemble": (["ensemble", "a.onnx", "b.onnx", "-o", str(tmp_path / "e.onnx")], "train"),
+        "recalibrate": (["recalibrate", "a.onnx", "--data", "x.root", "-o", str(tmp_path / "r.onnx")], "train"),
         "anomaly": (["anomaly", str(tmp_path), "--assignment", "chi2", "--window", "1", "2", "--data", "tt", "-o", str(tmp_path / "a")], "anomaly"),
         "demo": (["demo", "-o", str(tmp_path / "d")], "generate"),
     }

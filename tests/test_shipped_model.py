@@ -23,6 +23,15 @@ def test_shipped_model_contract_matches_the_shipped_topology(name):
     assert card.is_file() and "pairhunt train spanet" in card.read_text()
 
 
+@pytest.mark.parametrize("name", ["ttbar_allhad", "pair_abc"])
+def test_a_contract_s_topology_lists_the_jet_features_in_the_model_s_input_order(name):
+    """The metadata's JSON sorts its keys; training data built from the contract's topology
+    (``pairhunt recalibrate``) must still fill the model's input columns in their order."""
+    contract = make_method(f"{'abc' if name == 'pair_abc' else 'spanet'}={name}").contract
+    assert list(contract.topology["inputs"]["Jet"]["features"]) != contract.features  # sorted in the JSON
+    assert [f.name for f in contract.model_topology.jets.features] == contract.features
+
+
 def test_shipped_model_through_the_runner(generated, shared_nanoaod, tmp_path):
     files = {
         "ttbar": [str(generated["ttbar"])],

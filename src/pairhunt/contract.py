@@ -11,6 +11,7 @@ names from here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 
@@ -135,7 +136,15 @@ class ModelContract:
 
     @property
     def model_topology(self) -> Topology:
-        return topology_from_dict(self.topology)
+        """The model's topology, its jet features in the model's input order: the metadata's JSON
+        has sorted keys, and read in that order the features would fill the wrong input columns."""
+        topology = topology_from_dict(self.topology)
+        jets = topology.jets
+        by_name = {f.name: f for f in jets.features}
+        if set(by_name) != set(self.features):
+            return topology
+        ordered = dataclasses.replace(jets, features=tuple(by_name[name] for name in self.features))
+        return dataclasses.replace(topology, inputs=tuple(ordered if i is jets else i for i in topology.inputs))
 
     @property
     def has_detection(self) -> bool:

@@ -123,6 +123,8 @@ def calibration_table(
     the count :func:`calibration_bins` gives the sample; ``smooth`` > 0 smooths each quantile
     across that many neighbouring bins on either side (:func:`smoothed_quantiles`)."""
     n_bins = calibration_bins(len(mass)) if bins is None else bins
+    if len(mass) < 2 * n_bins:
+        raise PairhuntError(f"{len(mass)} background events cannot calibrate the anomaly score in {n_bins} average-mass bins; give more")
     edges = np.quantile(mass, np.linspace(0.0, 1.0, n_bins + 1))
     bin_index = np.clip(np.searchsorted(edges[1:-1], mass, side="left"), 0, n_bins - 1)
     levels = (np.arange(CALIBRATION_POINTS) + 0.5) / CALIBRATION_POINTS
@@ -141,7 +143,7 @@ def calibration_table(
     power = high_mass_power(np.array(centres[-trend:]), np.array(quantiles[-trend:]))
     return {
         "edges": edges.tolist(), "centres": centres, "quantiles": np.array(quantiles).tolist(),
-        "high_mass_power": power, "events": int(len(mass)),
+        "high_mass_power": power, "events": int(len(mass)), "smoothing": smooth,
     }
 
 
