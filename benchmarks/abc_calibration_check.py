@@ -10,7 +10,10 @@ This script rebuilds the table from the model's own ``anomaly_score`` and averag
 (the argmax assignment's, as in the graph) on calibration QCD with ``calibration_table``, applies
 it with ``MassCalibration`` to other (test) QCD, and measures the cut shape against flat as
 ``abc_reference.py`` does, for several bin counts and smoothings, beside the graph's own decorrelated output on
-the same test events.
+the same test events. With ``--calibration-replicas N`` each table is also remade on N Poisson-bootstrap
+replicas of the calibration events: the spread of the test's kept fraction per mass bin is the noise
+the table itself brings, which the chi2 (test events only) does not count; the script then also gives
+the chi2 with that variance added and the plain chi2 that both noises together predict.
 
     python benchmarks/abc_calibration_check.py --model models/pair_abc.onnx \\
         --calibration qcd_a.root qcd_b.root --test qcd_c.root --bins 60 120 --smooth 0 5 10 --output check.json
@@ -27,8 +30,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 
-from abc_reference import KEEP_FRACTIONS, TOPOLOGY, Sample, average_mass, effective, select, shape_ratio, weighted_quantile
+from abc_reference import (
+    KEEP_FRACTIONS, SHAPE_BINS, TOPOLOGY, Sample, _floats, average_mass, effective, select, shape_ratio, weighted_quantile,
+)
 from pairhunt.assign.abc import AbcAssignment
 from pairhunt.topology import load_topology
 from pairhunt.train.abc_model import MassCalibration
@@ -59,14 +65,60 @@ def apply_table(table: dict, score: np.ndarray, mass: np.ndarray) -> np.ndarray:
         return calibration(torch.tensor(score, dtype=torch.float32), torch.tensor(mass, dtype=torch.float32)).numpy().astype(np.float64)
 
 
-def flatness(decorrelated: np.ndarray, test: dict) -> dict:
-    """Cut shape against flat for cuts keeping ``KEEP_FRACTIONS`` of the test QCD's weight."""
+def kept(decorrelated: np.ndarray, test: dict, keep: float) -> np.ndarray:
+    """The test events a cut keeping ``keep`` of the test QCD's weight keeps."""
     finite = np.isfinite(test["mass"])
+    return decorrelated > weighted_quantile(decorrelated[finite], test["weight"][finite], 1 - keep)
+
+
+def bin_efficiency(test: dict, keep: np.ndarray) -> np.ndarray:
+    """Weighted fraction of each mass bin's test QCD that the cut keeps."""
+    finite = np.isfinite(test["mass"])
+    mass, weight = test["mass"][finite], test["weight"][finite]
+    total = np.histogram(mass, bins=SHAPE_BINS, weights=weight)[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.histogram(mass[keep[finite]], bins=SHAPE_BINS, weights=weight[keep[finite]])[0] / total
+
+
+def calibration_noise(calibration: dict, usable: np.ndarray, test: dict, bins: int, smooth: int, replicas: int, seed: int) -> dict:
+    """Per keep fraction, the variance of each bin's kept fraction of the test QCD over Poisson-bootstrap
+    replicas of the calibration sample: the noise the table brings, which the chi2 (test events only) leaves out."""
+    rng = np.random.default_rng(seed)
+    score, mass, weight = calibration[SCORE][usable], calibration["mass"][usable], calibration["weight"][usable]
+    efficiencies = {keep: [] for keep in KEEP_FRACTIONS}
+    for _ in range(replicas):
+        table = calibration_table(score, mass, weight * rng.poisson(1.0, len(weight)), bins=bins, smooth=smooth)
+        decorrelated = apply_table(table, test[SCORE], test["mass"])
+        for keep in KEEP_FRACTIONS:
+            efficiencies[keep].append(bin_efficiency(test, kept(decorrelated, test, keep)))
+    return {keep: np.var(np.array(values), axis=0, ddof=1) for keep, values in efficiencies.items()}
+
+
+def flatness(decorrelated: np.ndarray, test: dict, noise: dict | None = None) -> dict:
+    """Cut shape against flat for cuts keeping ``KEEP_FRACTIONS`` of the test QCD's weight; with the
+    calibration's ``noise`` also the chi2 against flat with that variance added, its chi2(ndf) p-value,
+    and the plain chi2 that test and calibration noise together lead one to expect."""
     out = {}
     for keep in KEEP_FRACTIONS:
-        cut = weighted_quantile(decorrelated[finite], test["weight"][finite], 1 - keep)
-        ratio = shape_ratio(test["mass"], decorrelated > cut, test["weight"])
-        out[f"keep_{keep:g}"] = {k: ratio[k] for k in ("efficiency", "chi2", "ndf", "p_value_flat", "ratio", "ratio_error", "used_in_chi2")}
+        ratio = shape_ratio(test["mass"], kept(decorrelated, test, keep), test["weight"])
+        entry = {k: ratio[k] for k in ("efficiency", "chi2", "ndf", "p_value_flat", "ratio", "ratio_error", "used_in_chi2")}
+        if noise is not None:
+            eps, used = ratio["efficiency"], np.array(ratio["used_in_chi2"])
+            finite = np.isfinite(test["mass"])
+            total = np.histogram(test["mass"][finite], bins=SHAPE_BINS, weights=test["weight"][finite])[0]
+            s2 = np.histogram(test["mass"][finite], bins=SHAPE_BINS, weights=test["weight"][finite] ** 2)[0]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                test_variance = eps * (1 - eps) * s2 / total**2
+                deviation = (np.array(ratio["ratio"], dtype=float) * eps - eps) ** 2
+            combined = float((deviation / (test_variance + noise[keep]))[used].sum())
+            entry.update(
+                calibration_to_test_variance=_floats(np.where(used, noise[keep] / test_variance, np.nan)),
+                expected_chi2=float((1 + noise[keep] / test_variance)[used].sum() - 1),
+                chi2_with_calibration_noise=combined,
+                p_chi2_with_calibration_noise=float(stats.chi2.sf(combined, ratio["ndf"])),
+                p_chi2_ndf=float(stats.chi2.sf(ratio["chi2"], ratio["ndf"])),
+            )
+        out[f"keep_{keep:g}"] = entry
     return out
 
 
@@ -90,7 +142,10 @@ def main() -> None:
                 calibration[SCORE][usable], calibration["mass"][usable], calibration["weight"][usable], bins=bins, smooth=smooth
             )
             name = f"bins_{bins}" + (f"_smooth_{smooth}" if smooth else "")
-            results["variants"][name] = flatness(apply_table(table, test[SCORE], test["mass"]), test)
+            noise = None
+            if args.calibration_replicas:
+                noise = calibration_noise(calibration, usable, test, bins, smooth, args.calibration_replicas, args.bootstrap_seed)
+            results["variants"][name] = flatness(apply_table(table, test[SCORE], test["mass"]), test, noise)
     results["wall_seconds"] = time.perf_counter() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
@@ -98,6 +153,11 @@ def main() -> None:
           f"test: {results['test']['selected']} ({results['test']['effective']:.0f} effective)")
     for name, cuts in results["variants"].items():
         cells = [f"{k}: {c['chi2']:.1f}/{c['ndf']}, p = {c['p_value_flat']:.3f}" for k, c in cuts.items()]
+        cells += [
+            f"{k} with calibration noise: expected {c['expected_chi2']:.1f}, chi2 {c['chi2_with_calibration_noise']:.1f}/{c['ndf']}, "
+            f"p = {c['p_chi2_with_calibration_noise']:.3f} (plain chi2(ndf) p = {c['p_chi2_ndf']:.3f})"
+            for k, c in cuts.items() if "expected_chi2" in c
+        ]
         print(f"{name:>22}  " + "   ".join(cells))
 
 
@@ -108,6 +168,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--test", nargs="+", required=True, help="other weighted QCD files the cut shape is measured on")
     parser.add_argument("--bins", nargs="+", type=int, default=[30, 60, 120, 240], help="average-mass bin counts to try")
     parser.add_argument("--smooth", nargs="+", type=int, default=[0], help="smoothing half-widths in bins (0: none)")
+    parser.add_argument("--calibration-replicas", type=int, default=0,
+                        help="Poisson-bootstrap replicas of the calibration sample that measure the table's own noise (0: none)")
+    parser.add_argument("--bootstrap-seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, required=True)
     return parser.parse_args()
