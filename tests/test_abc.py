@@ -326,7 +326,7 @@ def test_recalibrate_remakes_only_the_decorrelated_score_on_new_background(gener
         assert weights[after[OUTPUTS[2]] > cut].sum() / weights.sum() == pytest.approx(kept, abs=0.06)
 
 
-def test_recalibrate_refuses_a_model_that_is_not_abc(generated, tmp_path, capsys):
+def test_recalibrate_refuses_a_model_that_is_not_abc_and_an_output_it_cannot_write(generated, tmp_path, capsys):
     from pairhunt.assign.onnx import resolve_model_path
     from pairhunt.cli import main
 
@@ -335,6 +335,11 @@ def test_recalibrate_refuses_a_model_that_is_not_abc(generated, tmp_path, capsys
     assert stop.value.code == 2
     assert "only ABC models are recalibrated" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as stop:  # an output that cannot be written: one line, before the work
+        main(["recalibrate", str(resolve_model_path("pair_abc")), "--data", str(generated["qcd"]), "-o", str(tmp_path / "file" / "x.onnx")])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.startswith(f"pairhunt recalibrate: error: cannot write {tmp_path / 'file' / 'x.onnx'}")
 
 
 def test_an_ensemble_assigns_with_its_first_member_and_scores_with_all(trained, qcd_data, tmp_path):

@@ -144,6 +144,10 @@ def recalibrate(
     import onnx
 
     contract = abc_contract(model_path)
+    try:  # before the work, not after it
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PairhuntError(f"cannot write {output}: {error}") from None
     old = model_outputs(model_path, data, [CATEGORY_PROBABILITIES, ANOMALY_SCORE, ANOMALY_SCORE_DECORRELATED])
     jets, mask = torch.as_tensor(data.features, dtype=torch.float32), torch.as_tensor(data.mask)
     mass = CalibrationStage(contract.features).mass(torch.as_tensor(old[CATEGORY_PROBABILITIES]), jets, mask)
