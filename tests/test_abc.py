@@ -313,8 +313,10 @@ def test_recalibrate_remakes_only_the_decorrelated_score_on_new_background(gener
 
     out = tmp_path / "recalibrated.onnx"
     assert main(["recalibrate", str(exported), "--data", str(generated["qcd"]), "-o", str(out), "--bins", "4", "--smooth", "0"]) == 0
-    summary = json.loads(capsys.readouterr().out.split("\nwrote ")[0])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.split("\nwrote ")[0])
     assert summary["events"] == len(qcd_data) and summary["bins"] == 4 and summary["smoothing"] == 0
+    assert "torchvision" not in captured.err  # the exporter's own chatter stays out of the user's terminal
     assert read_contract(out) == read_contract(exported)
     before, after = model_outputs(exported, qcd_data, OUTPUTS), model_outputs(out, qcd_data, OUTPUTS)
     for name in OUTPUTS[:2]:
@@ -324,6 +326,26 @@ def test_recalibrate_remakes_only_the_decorrelated_score_on_new_background(gener
     weights = normalised_weights(qcd_data)
     for cut, kept in ((0.5, 0.5), (0.8, 0.2)):
         assert weights[after[OUTPUTS[2]] > cut].sum() / weights.sum() == pytest.approx(kept, abs=0.06)
+
+
+def test_recalibrate_refuses_a_stage_that_was_not_joined_as_built(generated, exported, tmp_path, capsys, monkeypatch):
+    """The self-check compares the written graph with pairhunt's stage on the calibration events: a
+    graph joined with any other table (here each quantile 5 % higher) is refused, nothing written."""
+    import pairhunt.train.recalibrate as recalibration
+    from pairhunt.cli import main
+
+    joined = recalibration.with_calibration
+
+    def shifted(model, features, table):
+        return joined(model, features, dict(table, quantiles=(np.array(table["quantiles"]) * 1.05).tolist()))
+
+    monkeypatch.setattr(recalibration, "with_calibration", shifted)
+    out = tmp_path / "recalibrated.onnx"
+    with pytest.raises(SystemExit) as stop:
+        main(["recalibrate", str(exported), "--data", str(generated["qcd"]), "-o", str(out), "--bins", "4", "--smooth", "0"])
+    assert stop.value.code == 2
+    assert "the joined calibration stage differs from pairhunt's" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_recalibrate_refuses_a_model_that_is_not_abc_and_an_output_it_cannot_write(generated, tmp_path, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def execute(args: argparse.Namespace) -> int:
         raise PairhuntError(f"no event of {', '.join(args.data)} passes the model's selection: nothing to calibrate on")
     if data.weights is None:
         print("warning: the files have no genWeight: every event counts once", file=sys.stderr)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # the exporter lists the torchvision ops it skips
     result = recalibrate(args.model, data, args.output, bins=args.bins, smooth=smooth)
     summary = {
         "data": [Path(p).name for p in args.data], "events": result.events, "effective_events": round(result.effective_events),
