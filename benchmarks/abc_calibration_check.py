@@ -14,9 +14,14 @@ the same test events. With ``--calibration-replicas N`` each table is also remad
 replicas of the calibration events: the spread of the test's kept fraction per mass bin is the noise
 the table itself brings, which the chi2 (test events only) does not count; the script then also gives
 the chi2 with that variance added and the plain chi2 that both noises together predict.
+With ``--folds K`` instead of ``--test`` the calibration files are split into K groups by file (every
+K-th file), each table is made on K-1 groups and tested on the one left out, and the chi2 of both cuts
+is summed over the K tests: table variants are chosen on the calibration pool alone, so that a
+separate test sample stays untouched for judging the choice.
 
     python benchmarks/abc_calibration_check.py --model models/pair_abc.onnx \\
         --calibration qcd_a.root qcd_b.root --test qcd_c.root --bins 60 120 --smooth 0 5 10 --output check.json
+    python benchmarks/abc_calibration_check.py --calibration qcd_*.root --folds 4 --bins 120 480 --smooth 10 80 --output cv.json
 """
 
 from __future__ import annotations
@@ -122,11 +127,52 @@ def flatness(decorrelated: np.ndarray, test: dict, noise: dict | None = None) ->
     return out
 
 
+def joined(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
+def cross_validate(args: argparse.Namespace, model: AbcAssignment, started: float) -> None:
+    """Each (bins, smooth) table made on all groups of files but one and tested on that one; chi2 summed."""
+    groups = [scored(args.calibration[i :: args.folds], model) for i in range(args.folds)]
+    results = {
+        "command": shlex.join([sys.executable, *sys.argv]), "model": args.model, "folds": args.folds,
+        "groups": [{"files": args.calibration[i :: args.folds], "selected": len(g["weight"]), "effective": effective(g["weight"])}
+                   for i, g in enumerate(groups)],
+        "variants": {},
+    }
+    for bins in args.bins:
+        for smooth in args.smooth:
+            tests = []
+            for i, test in enumerate(groups):
+                calibration = joined([g for j, g in enumerate(groups) if j != i])
+                usable = np.isfinite(calibration["mass"]) & np.isfinite(calibration[SCORE])
+                table = calibration_table(
+                    calibration[SCORE][usable], calibration["mass"][usable], calibration["weight"][usable], bins=bins, smooth=smooth
+                )
+                cuts = flatness(apply_table(table, test[SCORE], test["mass"]), test)
+                tests.append({keep: {"chi2": c["chi2"], "ndf": c["ndf"], "p_value_flat": c["p_value_flat"]} for keep, c in cuts.items()})
+            results["variants"][f"bins_{bins}_smooth_{smooth}"] = {
+                "folds": tests,
+                "chi2_sum": float(sum(c["chi2"] for t in tests for c in t.values())),
+                "ndf_sum": int(sum(c["ndf"] for t in tests for c in t.values())),
+            }
+    results["wall_seconds"] = time.perf_counter() - started
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    for name, variant in results["variants"].items():
+        cells = "  ".join(f"{c['chi2']:.0f}/{c['ndf']}" for t in variant["folds"] for c in t.values())
+        print(f"{name:>22}  chi2 summed over {args.folds} folds x {len(KEEP_FRACTIONS)} cuts: "
+              f"{variant['chi2_sum']:.1f}/{variant['ndf_sum']}   ({cells})")
+
+
 def main() -> None:
     args = parse_args()
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
     model = AbcAssignment(model=args.model, name="pairhunt_abc", threads=args.threads, device="cpu")
+    if args.folds:
+        cross_validate(args, model, started)
+        return
     calibration, test = scored(args.calibration, model), scored(args.test, model)
     usable = np.isfinite(calibration["mass"]) & np.isfinite(calibration[SCORE])
     results = {
@@ -165,7 +211,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="models/pair_abc.onnx")
     parser.add_argument("--calibration", nargs="+", required=True, help="weighted QCD files the table is made from")
-    parser.add_argument("--test", nargs="+", required=True, help="other weighted QCD files the cut shape is measured on")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--test", nargs="+", help="other weighted QCD files the cut shape is measured on")
+    where.add_argument("--folds", type=int, help="cross-validate on the calibration files alone, split by file into this many groups")
     parser.add_argument("--bins", nargs="+", type=int, default=[30, 60, 120, 240], help="average-mass bin counts to try")
     parser.add_argument("--smooth", nargs="+", type=int, default=[0], help="smoothing half-widths in bins (0: none)")
     parser.add_argument("--calibration-replicas", type=int, default=0,
@@ -173,7 +221,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--bootstrap-seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, required=True)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.folds is not None and args.folds < 2:
+        parser.error("--folds must be at least 2")
+    return args
 
 
 if __name__ == "__main__":
