@@ -28,7 +28,7 @@ from pairhunt.train.abc_model import (  # noqa: E402
 )
 from pairhunt.train.abc_ensemble import best_validation  # noqa: E402
 from pairhunt.train.abc_trainer import (  # noqa: E402
-    AbcTrainer, calibration_bins, calibration_table, high_mass_power, smoothed_quantiles,
+    AbcTrainer, calibration_bins, calibration_smoothing, calibration_table, high_mass_power, smoothed_quantiles,
 )
 from pairhunt.train.data import from_nanoaod  # noqa: E402
 from pairhunt.train.export import export_run  # noqa: E402
@@ -143,6 +143,7 @@ def test_calibration_keeps_the_same_background_fraction_up_to_high_masses():
     weights = rng.uniform(0.5, 1.5, size=mass.size)
     table = calibration_table(score, mass, weights)
     assert len(table["centres"]) == calibration_bins(60_000) == 120
+    assert table["smoothing"] == calibration_smoothing(120) == 20
     calibration = MassCalibration()
     calibration.set(torch.tensor(table["centres"]), torch.tensor(table["quantiles"]), torch.tensor(table["high_mass_power"]))
     percentile = calibration(torch.tensor(score, dtype=torch.float32), torch.tensor(mass, dtype=torch.float32)).numpy()
@@ -168,7 +169,7 @@ def test_smoothed_quantiles_keep_a_power_law_and_remove_per_bin_noise():
 
 
 def test_small_calibration_samples_get_the_minimum_number_of_bins():
-    assert calibration_bins(300) == 25 and calibration_bins(30_000) == 60 and calibration_bins(10**7) == 120
+    assert calibration_bins(300) == 25 and calibration_bins(30_000) == 60 and calibration_bins(10**7) == 480
 
 
 def test_high_mass_power_is_fitted_per_quantile_level_and_never_negative():

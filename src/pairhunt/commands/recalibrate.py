@@ -15,11 +15,9 @@ from pairhunt.extras import require
 def execute(args: argparse.Namespace) -> int:
     require("pairhunt recalibrate", "train")
     from pairhunt.train.data import from_nanoaod
-    from pairhunt.train.abc_trainer import CALIBRATION_SMOOTHING
     from pairhunt.train.recalibrate import abc_contract, recalibrate
 
-    smooth = CALIBRATION_SMOOTHING if args.smooth is None else args.smooth
-    if smooth < 0 or (args.bins is not None and args.bins < 2):
+    if (args.smooth is not None and args.smooth < 0) or (args.bins is not None and args.bins < 2):
         raise PairhuntError("--bins must be at least 2 and --smooth at least 0")
     contract = abc_contract(args.model)
     data = from_nanoaod(args.data, contract.model_topology, require_truth=False)
@@ -28,15 +26,15 @@ def execute(args: argparse.Namespace) -> int:
     if data.weights is None:
         print("warning: the files have no genWeight: every event counts once", file=sys.stderr)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # the exporter lists the torchvision ops it skips
-    result = recalibrate(args.model, data, args.output, bins=args.bins, smooth=smooth)
+    result = recalibrate(args.model, data, args.output, bins=args.bins, smooth=args.smooth)
     summary = {
         "data": [Path(p).name for p in args.data], "events": result.events, "effective_events": round(result.effective_events),
-        "bins": len(result.table["centres"]), "smoothing": smooth,
+        "bins": len(result.table["centres"]), "smoothing": result.table["smoothing"],
         "changed_fraction": round(result.changed_fraction, 4),
     }
     print(json.dumps(summary, indent=2))
     print(f"wrote {args.output}: {args.model} with its decorrelated score calibrated on {result.events} selected events "
-          f"({summary['bins']} average-mass bins, smoothed over ±{smooth}); category probabilities and anomaly score "
+          f"({summary['bins']} average-mass bins, smoothed over ±{summary['smoothing']}); category probabilities and anomaly score "
           f"unchanged (checked bitwise); {result.changed_fraction:.1%} of these events moved by more than one table step")
     return 0
 
@@ -53,7 +51,7 @@ def register(subparsers) -> None:
     parser.add_argument("--data", nargs="+", required=True, help="background NanoAOD-like ROOT files the model never trained on")
     parser.add_argument("-o", "--output", required=True, help="the recalibrated model (.onnx)")
     parser.add_argument("--bins", type=int, default=None,
-                        help="average-mass bins (default: one per 500 selected events, 25 to 120)")
+                        help="average-mass bins (default: one per 500 selected events, 25 to 480)")
     parser.add_argument("--smooth", type=int, default=None,
-                        help="smooth each score quantile over this many neighbouring bins on either side (default: as `pairhunt train abc` does; 0: none)")
+                        help="smooth each score quantile over this many neighbouring bins on either side (default: a sixth of the bins, as `pairhunt train abc` does; 0: none)")
     parser.set_defaults(handler=execute)

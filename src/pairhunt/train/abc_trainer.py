@@ -35,13 +35,17 @@ CALIBRATION_FILE = "calibration.json"
 # 1.1 TeV upwards and a cut keeping 10 % kept 6 % above 1.1 TeV of the very events it was made on.
 EVENTS_PER_CALIBRATION_BIN = 500
 MIN_CALIBRATION_BINS = 25
-MAX_CALIBRATION_BINS = 120
+# Up to 480 bins: equal-count bins are widest at high mass, where the score rises fastest, and a wide
+# bin's quantiles are those of a mixture over its masses, broader than at its centre: with 120 bins
+# on 380k QCD events a cut keeping 10 % kept 6-8.5 % at 1.2-2 TeV, in sample too.
+MAX_CALIBRATION_BINS = 480
 CALIBRATION_POINTS = 200  # score quantiles per bin: the decorrelated score moves in steps of 0.5 %
 CALIBRATION_TREND_FRACTION = 0.4  # the upper bins whose quantiles fix how the score grows with mass beyond them
-# Each bin's quantiles are smoothed over this many neighbouring bins on either side: on held-out QCD
-# (benchmarks/abc_calibration_check.py, docs/benchmarks.md) unsmoothed bins left the calibration's
-# own noise in the cut mass shape (keep 50 %: p = 0.008; smoothed over 5-20 bins: 0.044-0.072).
-CALIBRATION_SMOOTHING = 10
+# Each bin's quantiles are smoothed over this share of the bins on either side (narrow bins share the
+# events of their neighbours). Chosen by 4-fold cross-validation on 28 held-out QCD files (calibrate
+# on 21, test on 7; chi2 of the 50 % and 10 % cut shapes summed, ndf 168): 120 bins smoothed over
+# +-10 gave 236, 480 bins over +-80 201 (docs/benchmarks.md, "A larger calibration sample").
+CALIBRATION_SMOOTHING_SHARE = 1 / 6
 STUCK_ISR_SHARE = 0.1  # validation ISR pT share above which a run has not left the ISR-heavy start of training
 
 
@@ -99,6 +103,11 @@ def calibration_bins(events: int) -> int:
     return int(np.clip(events // EVENTS_PER_CALIBRATION_BIN, MIN_CALIBRATION_BINS, MAX_CALIBRATION_BINS))
 
 
+def calibration_smoothing(bins: int) -> int:
+    """Over how many neighbouring bins on either side a table of ``bins`` bins is smoothed by default."""
+    return round(bins * CALIBRATION_SMOOTHING_SHARE)
+
+
 def mass_calibration(model: AbcModel | AbcEnsemble, data: TrainingData, batch_size: int = 4096) -> dict[str, list]:
     """The calibration table of ``model``'s anomaly score on background ``data``."""
     scores, masses = [], []
@@ -116,13 +125,15 @@ def mass_calibration(model: AbcModel | AbcEnsemble, data: TrainingData, batch_si
 
 
 def calibration_table(
-    score: np.ndarray, mass: np.ndarray, weights: np.ndarray, bins: int | None = None, smooth: int = CALIBRATION_SMOOTHING
+    score: np.ndarray, mass: np.ndarray, weights: np.ndarray, bins: int | None = None, smooth: int | None = None
 ) -> dict[str, list]:
     """Average-mass bins of equal event count: edges, weighted median masses, score quantiles and
     the high-mass power of each quantile (what :class:`MassCalibration` reads). ``bins`` overrides
     the count :func:`calibration_bins` gives the sample; ``smooth`` > 0 smooths each quantile
-    across that many neighbouring bins on either side (:func:`smoothed_quantiles`)."""
+    across that many neighbouring bins on either side (:func:`smoothed_quantiles`; default
+    :func:`calibration_smoothing`)."""
     n_bins = calibration_bins(len(mass)) if bins is None else bins
+    smooth = calibration_smoothing(n_bins) if smooth is None else smooth
     if len(mass) < 2 * n_bins:
         raise PairhuntError(f"{len(mass)} background events cannot calibrate the anomaly score in {n_bins} average-mass bins; give more")
     edges = np.quantile(mass, np.linspace(0.0, 1.0, n_bins + 1))

@@ -25,7 +25,7 @@ from pairhunt.atomic import atomic_path
 from pairhunt.contract import ANOMALY_SCORE, ANOMALY_SCORE_DECORRELATED, CATEGORY_PROBABILITIES, JETS_INPUT, MASK_INPUT, ModelContract
 from pairhunt.errors import PairhuntError
 from pairhunt.train.abc_model import MassCalibration, average_mass, hard_categories
-from pairhunt.train.abc_trainer import CALIBRATION_SMOOTHING, calibration_table, normalised_weights
+from pairhunt.train.abc_trainer import calibration_table, normalised_weights
 from pairhunt.train.data import TrainingData
 from pairhunt.train.export import OPSET
 from pairhunt.train.pairwise import four_momenta, kinematic_index
@@ -144,7 +144,7 @@ def with_calibration(model, features: list[str], table: dict):
 
 
 def recalibrate(
-    model_path: str | Path, data: TrainingData, output: str | Path, bins: int | None = None, smooth: int = CALIBRATION_SMOOTHING
+    model_path: str | Path, data: TrainingData, output: str | Path, bins: int | None = None, smooth: int | None = None
 ) -> Recalibration:
     """Write ``output``: the ABC model at ``model_path`` calibrated on background ``data``."""
     import onnx
