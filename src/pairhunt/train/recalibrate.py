@@ -175,6 +175,5 @@ def recalibrate(
         )
     with atomic_path(output) as tmp:
         onnx.save(model, str(tmp))
-    step = 1.0 / len(table["quantiles"][0])
     changed = float(np.mean(np.abs(new[ANOMALY_SCORE_DECORRELATED] - old[ANOMALY_SCORE_DECORRELATED]) > step))
     return Recalibration(table, len(data), float(weights.sum() ** 2 / (weights**2).sum()), changed)
