@@ -40,7 +40,8 @@ import torch
 from scipy import stats
 
 from abc_reference import (
-    KEEP_FRACTIONS, SHAPE_BINS, TOPOLOGY, Sample, _floats, average_mass, effective, select, shape_ratio, weighted_quantile,
+    FLAT_CUT_TOYS, KEEP_FRACTIONS, SHAPE_BINS, TOPOLOGY, Sample, _floats, average_mass, effective, select, shape_ratio,
+    weighted_quantile,
 )
 from pairhunt.assign.abc import AbcAssignment
 from pairhunt.topology import load_topology
@@ -101,13 +102,13 @@ def calibration_noise(calibration: dict, usable: np.ndarray, test: dict, bins: i
     return {keep: np.var(np.array(values), axis=0, ddof=1) for keep, values in efficiencies.items()}
 
 
-def flatness(decorrelated: np.ndarray, test: dict, noise: dict | None = None) -> dict:
+def flatness(decorrelated: np.ndarray, test: dict, noise: dict | None = None, flat_cut_toys: int = FLAT_CUT_TOYS) -> dict:
     """Cut shape against flat for cuts keeping ``KEEP_FRACTIONS`` of the test QCD's weight; with the
     calibration's ``noise`` also the chi2 against flat with that variance added, its chi2(ndf) p-value,
     and the plain chi2 that test and calibration noise together lead one to expect."""
     out = {}
     for keep in KEEP_FRACTIONS:
-        ratio = shape_ratio(test["mass"], kept(decorrelated, test, keep), test["weight"])
+        ratio = shape_ratio(test["mass"], kept(decorrelated, test, keep), test["weight"], flat_cut_toys=flat_cut_toys)
         entry = {k: ratio[k] for k in ("efficiency", "chi2", "ndf", "p_value_flat", "ratio", "ratio_error", "used_in_chi2")}
         if noise is not None:
             eps, used = ratio["efficiency"], np.array(ratio["used_in_chi2"])
@@ -163,7 +164,7 @@ def cross_validate(args: argparse.Namespace, model: AbcAssignment, started: floa
                     table = calibration_table(
                         calibration[SCORE][usable], calibration["mass"][usable], calibration["weight"][usable], bins=bins, smooth=smooth
                     )
-                    total += sum(c["chi2"] for c in flatness(apply_table(table, test[SCORE], test["mass"]), test).values())
+                    total += sum(c["chi2"] for c in flatness(apply_table(table, test[SCORE], test["mass"]), test, flat_cut_toys=0).values())
                 sums.append(total)
             results["variants"][f"bins_{bins}_smooth_{smooth}"] = {"chi2_sum_per_split": sums, "chi2_sum_mean": float(np.mean(sums))}
     results["wall_seconds"] = time.perf_counter() - started

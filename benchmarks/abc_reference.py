@@ -464,14 +464,17 @@ def half_width_68(values: np.ndarray, centre: float) -> float:
     return float(distance[int(0.68 * (len(distance) - 1))]) if len(distance) else float("nan")
 
 
-def shape_ratio(mass: np.ndarray, keep: np.ndarray, weight: np.ndarray, bins: np.ndarray = SHAPE_BINS) -> dict:
+def shape_ratio(
+    mass: np.ndarray, keep: np.ndarray, weight: np.ndarray, bins: np.ndarray = SHAPE_BINS, flat_cut_toys: int = FLAT_CUT_TOYS
+) -> dict:
     """Cut / uncut normalised mass shape per bin, its error, chi2/ndf against flat and its p-value.
 
     Per bin the weighted efficiency e_i = W_pass/W; its error is binomial for weighted events,
     sqrt((1-e)^2 S2_pass + e^2 S2_fail)/W; the chi2 uses the variance a flat cut of efficiency
     eps would have, eps (1-eps) S2/W^2, in bins where such a cut keeps and rejects at least
     ``MIN_EXPECTED_PER_BIN`` effective events (ndf = bins - 1). The p-value is the fraction of
-    random flat cuts (each event kept with probability eps, seeded) with a larger chi2.
+    random flat cuts (each event kept with probability eps, seeded) with a larger chi2; with
+    ``flat_cut_toys=0`` it is not computed (NaN), for callers that only sum chi2 values.
     """
     finite = np.isfinite(mass)
     mass, keep, weight = mass[finite], keep[finite], weight[finite]
@@ -494,7 +497,7 @@ def shape_ratio(mass: np.ndarray, keep: np.ndarray, weight: np.ndarray, bins: np
 
     chi2, e, error = chi2_of(keep)
     rng = np.random.default_rng(0)
-    toys = np.array([chi2_of(rng.random(len(mass)) < eps)[0] for _ in range(FLAT_CUT_TOYS)])
+    toys = np.array([chi2_of(rng.random(len(mass)) < eps)[0] for _ in range(flat_cut_toys)])
     return {
         "bins_gev": bins.tolist(),
         "efficiency": float(eps),
@@ -504,8 +507,8 @@ def shape_ratio(mass: np.ndarray, keep: np.ndarray, weight: np.ndarray, bins: np
         "chi2": chi2,
         "ndf": ndf,
         "chi2_per_ndf": chi2 / ndf if ndf > 0 else float("nan"),
-        "p_value_flat": float((toys >= chi2).mean()),
-        "flat_cut_toys": FLAT_CUT_TOYS,
+        "p_value_flat": float((toys >= chi2).mean()) if flat_cut_toys else float("nan"),
+        "flat_cut_toys": flat_cut_toys,
     }
 
 

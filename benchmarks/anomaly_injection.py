@@ -33,7 +33,7 @@ from pairhunt.anomaly.features import FEATURES
 from pairhunt.anomaly.regions import OUTSIDE, SIGNAL_REGION
 
 KEEP = (0.2, 0.1, 0.05, 0.02)  # fractions of the analysis range's events a cut keeps
-REPORTED = "0.1"  # the cut the summaries (and the toys) are for
+REPORTED = "0.1"  # the cut the summaries (and the toys) are for, unless --keep says another of KEEP
 MIN_BACKGROUND = 0.01  # max SIC over ε_B >= 1 %: below, the SR holds ~20 QCD events
 
 
@@ -51,15 +51,17 @@ def pseudo_data(background: AnomalySample, signal: AnomalySample, window: Window
     return AnomalySample.concatenate([data, chosen]), truth
 
 
-def evaluate(scores: np.ndarray, data: AnomalySample, truth: np.ndarray, window: Window, toys: int = 0) -> dict:
-    """Significance after each cut (from ``toys`` pseudo-datasets too at the reported cut), and
+def evaluate(
+    scores: np.ndarray, data: AnomalySample, truth: np.ndarray, window: Window, toys: int = 0, reported: str = REPORTED
+) -> dict:
+    """Significance after each cut (from ``toys`` pseudo-datasets too at the ``reported`` cut), and
     (with signal injected) the SIC curve in the signal region."""
     roles = window.roles(data.mass)
     result = {"cuts": {}}
     for keep in KEEP:
         threshold = keep_threshold(np.nan_to_num(scores, nan=-1.0), roles, data.weight, keep)
         passed = (roles != OUTSIDE) & (np.nan_to_num(scores, nan=-1.0) >= threshold)
-        cut = sideband_significance(data.mass[passed], data.weight[passed], window, toys=toys if str(keep) == REPORTED else 0)
+        cut = sideband_significance(data.mass[passed], data.weight[passed], window, toys=toys if str(keep) == reported else 0)
         cut["signal_in_region"] = int((passed & truth & (roles == SIGNAL_REGION)).sum())
         cut["sculpting"] = sculpting(data.mass[~truth], data.weight[~truth], passed[~truth], window.edges())
         result["cuts"][str(keep)] = cut
@@ -71,7 +73,7 @@ def evaluate(scores: np.ndarray, data: AnomalySample, truth: np.ndarray, window:
     return result
 
 
-def run_one(methods, background, reference, injected, training_signal, window, fraction, seed, config, toys=0) -> dict:
+def run_one(methods, background, reference, injected, training_signal, window, fraction, seed, config, toys=0, reported=REPORTED) -> dict:
     data, truth = pseudo_data(background, injected, window, fraction, seed)
     roles = window.roles(data.mass)
     out = {
@@ -91,7 +93,7 @@ def run_one(methods, background, reference, injected, training_signal, window, f
             scores = idealised(data, reference, window, seeded)
         else:
             scores = supervised(data, training_signal, reference, window, seeded)
-        out[method] = evaluate(scores.data, data, truth, window, toys)
+        out[method] = evaluate(scores.data, data, truth, window, toys, reported)
         out[method]["seconds"] = time.perf_counter() - start
     return out
 
@@ -137,11 +139,15 @@ def main() -> None:
     parser.add_argument("--window", nargs=2, type=float, required=True, metavar=("LOW", "HIGH"))
     parser.add_argument("--fractions", nargs="+", type=float, default=[0.003, 0.01, 0.03])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=1, help="seeds of the injected pseudo-data count up from here")
     parser.add_argument("--nulls", type=int, default=20, help="background-only pseudo-experiments")
     parser.add_argument("--first-null-seed", type=int, default=101, help="seeds of the background-only pseudo-data count up from here")
     parser.add_argument("--methods", nargs="+", default=["cwola", "cathode", "idealised", "supervised"])
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--toys", type=int, default=0, help=f"pseudo-datasets per sideband fit (no cut and keep {REPORTED}); 0: asymptotic Z")
+    parser.add_argument(
+        "--keep", default=REPORTED, choices=[str(k) for k in KEEP], help=f"the cut whose fit gets the toys and the summaries (default {REPORTED})"
+    )
+    parser.add_argument("--toys", type=int, default=0, help="pseudo-datasets per sideband fit (no cut and the --keep cut); 0: asymptotic Z")
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -156,29 +162,29 @@ def main() -> None:
     everything = load_sample(args.qcd_run, args.assignment, args.data, ["all"])
     everything = everything.subset(window.roles(everything.mass) != OUTSIDE)
     report = {
-        "window": window.to_dict(), "assignment": args.assignment, "features": list(background.names), "toys": args.toys,
+        "window": window.to_dict(), "assignment": args.assignment, "features": list(background.names), "toys": args.toys, "keep": args.keep,
         "mass_correlations_qcd_in_range": mass_correlations(everything.mass, everything.features, everything.weight, list(everything.names)),
         "events": {"data_pool": len(background), "reference": len(reference), "signal_injection": len(injected), "signal_training": len(training_signal)},
         "injections": [], "nulls": [],
     }
     output = Path(args.output)
     for fraction in args.fractions:
-        for seed in range(1, args.seeds + 1):
-            result = run_one(args.methods, background, reference, injected, training_signal, window, fraction, seed, config, args.toys)
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            result = run_one(args.methods, background, reference, injected, training_signal, window, fraction, seed, config, args.toys, args.keep)
             report["injections"].append(result)
             print(f"f={fraction:g} seed={seed}: plain Z {local_z(result['plain']):.2f}; "
-                  + ", ".join(f"{m} Z {local_z(result[m]['cuts'][REPORTED]):.2f} SIC {result[m].get('max_sic', np.nan):.2f}" for m in args.methods), flush=True)
+                  + ", ".join(f"{m} Z {local_z(result[m]['cuts'][args.keep]):.2f} SIC {result[m].get('max_sic', np.nan):.2f}" for m in args.methods), flush=True)
             output.write_text(json.dumps(report))
     nulls = [m for m in args.methods if m in ("cwola", "cathode")]
     for seed in range(args.first_null_seed, args.first_null_seed + args.nulls):
-        result = run_one(nulls, background, reference, injected, training_signal, window, 0.0, seed, config, args.toys)
+        result = run_one(nulls, background, reference, injected, training_signal, window, 0.0, seed, config, args.toys, args.keep)
         report["nulls"].append(result)
         print(f"null seed={seed}: plain Z {local_z(result['plain']):.2f}; "
-              + ", ".join(f"{m} Z {local_z(result[m]['cuts'][REPORTED]):.2f}" for m in nulls), flush=True)
+              + ", ".join(f"{m} Z {local_z(result[m]['cuts'][args.keep]):.2f}" for m in nulls), flush=True)
         output.write_text(json.dumps(report))
-    print("\n".join(summarise(report["injections"], args.methods, REPORTED)))
+    print("\n".join(summarise(report["injections"], args.methods, args.keep)))
     if report["nulls"]:
-        print("\n".join(summarise_nulls(report["nulls"], ["plain", *nulls], REPORTED)))
+        print("\n".join(summarise_nulls(report["nulls"], ["plain", *nulls], args.keep)))
 
 
 if __name__ == "__main__":
